@@ -1,0 +1,21 @@
+import { parseCommandArgs, positionals } from '../args.ts';
+import { print, printJson } from '../output.ts';
+import { trustFlagOptions, trustFlagsUsage, trustOptionsFrom } from '../trust-flags.ts';
+
+export const summary = 'read and verify a .mender, .raucb or .swu artifact and list its payloads';
+export const usage = `pvmigrate inspect <artifact> ${trustFlagsUsage} [--json]`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals: pos } = parseCommandArgs('inspect', argv, trustFlagOptions);
+  const [file] = positionals('inspect', pos, ['<artifact>'], usage);
+  // Loaded on use so `--help` does not pull in every importer.
+  const { openArtifact } = await import('../../../importers/open.ts');
+  const artifact = await openArtifact(file, trustOptionsFrom(values));
+  try {
+    if (values.json) printJson(artifact.toJSON());
+    else print(artifact.describe());
+    return artifact.verified === false ? 1 : 0;
+  } finally {
+    await artifact.close();
+  }
+}
