@@ -1,0 +1,35 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const bin = fileURLToPath(new URL('../bin/pvmigrate.js', import.meta.url));
+
+export interface Measurement {
+  seconds: number;
+  maxRssMiB: number;
+  stdout: string;
+}
+
+/** Wall time and peak RSS of one command, via GNU time (the same probe for us and for the peer tools). */
+export function measure(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Measurement {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, maxBuffer: 1 << 28 });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const stderr = r.stderr.toString();
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${stderr.slice(-2000)}`);
+  const lines = stderr.trim().split('\n');
+  return { seconds, maxRssMiB: Number(lines[lines.length - 1]) / 1024, stdout: r.stdout.toString() };
+}
+
+/** Our CLI, measured the same way. */
+export function measurePvmigrate(args: string[], options: { cwd?: string } = {}): Measurement {
+  return measure(process.execPath, [bin, ...args], options);
+}
+
+/** One comparison line: ours vs the peer, with the ratio the issue's target is stated in. */
+export function report(label: string, ours: Measurement, peer: Measurement, peerName: string): void {
+  const ratio = ours.seconds / peer.seconds;
+  console.log(
+    `${label}: pvmigrate ${ours.seconds.toFixed(2)} s (peak RSS ${ours.maxRssMiB.toFixed(0)} MiB) vs ${peerName} ${peer.seconds.toFixed(2)} s ` +
+      `(peak RSS ${peer.maxRssMiB.toFixed(0)} MiB); time ratio ${ratio.toFixed(2)}×, speed ${(1 / ratio).toFixed(2)}× of ${peerName}`,
+  );
+}
