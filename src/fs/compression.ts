@@ -9,7 +9,14 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
 import { createGunzip, createInflate, gunzip, gunzipSync, inflate, inflateSync } from 'node:zlib';
 import { Decompress as ZstdStream, decompress as zstdDecompress } from 'fzstd';
-import { XzReadableStream } from 'xz-decompress';
+import { createRequire } from 'node:module';
+
+// xz-decompress ships a UMD bundle whose named export ESM cannot see; loaded on first xz use.
+let xzModule: typeof import('xz-decompress') | undefined;
+const XzStream = (input: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
+  xzModule ??= createRequire(import.meta.url)('xz-decompress') as typeof import('xz-decompress');
+  return new xzModule.XzReadableStream(input);
+};
 
 export type Compression = 'gzip' | 'zlib' | 'xz' | 'zstd' | 'lz4' | 'lzo';
 
@@ -68,7 +75,7 @@ async function xzDecompress(input: Buffer, maxOut: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   try {
-    const reader = new XzReadableStream(new Blob([input]).stream() as ReadableStream<Uint8Array>).getReader();
+    const reader = XzStream(new Blob([input]).stream() as ReadableStream<Uint8Array>).getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
@@ -276,7 +283,7 @@ export function decompressStream(kind: 'gzip' | 'zlib' | 'xz' | 'zstd', maxOut =
   // xz: feed a web stream from our writable side and pump the decoder's output into our readable side.
   let feed!: ReadableStreamDefaultController<Uint8Array>;
   const input = new ReadableStream<Uint8Array>({ start: (c) => void (feed = c) });
-  const reader = new XzReadableStream(input).getReader();
+  const reader = XzStream(input).getReader();
   const t: Transform = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       feed.enqueue(new Uint8Array(chunk));
