@@ -3,7 +3,7 @@
 # /opt started by an init script, the leftovers of Mender, RAUC and SWUpdate, hardlinks, device nodes, xattrs,
 # setuid and sparse files; then rootfs.ext4 and the three artifacts made by the real tools.
 #
-#   build.sh OUT VERSION [formats]     formats: any of "mender rauc swu" (default all three)
+#   build.sh OUT VERSION [formats]     formats: any of "mender rauc swu" (default all three), or "none"
 #
 # Writes OUT/rootfs/ (needs root: device nodes, ownership), OUT/rootfs.ext4, OUT/release.mender,
 # OUT/release.raucb (verity, self-signed), OUT/release.swu (CMS-signed) and OUT/keys/.
@@ -140,6 +140,7 @@ EOF
     (cd "$s" && printf 'sw-description\nsw-description.sig\nrootfs.ext4.gz\n' | cpio -o -H crc --quiet > "$out/release.swu")
     rm -rf "$s"
     ;;
+  none) ;;
   *) echo "build.sh: unknown format '$f' (mender, rauc or swu)" >&2; exit 2 ;;
   esac
 done

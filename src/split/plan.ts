@@ -44,7 +44,7 @@ export interface PlanContainer {
   init: string[];
   env: Record<string, string>;
   workdir: string | null;
-  /** Volume name → persistence (pvr names docker volumes `docker-<path with / as ->`). */
+  /** pvr's persistence map: "lxc-overlay" or an absolute path (volume `docker-<path, / as ->`) → persistence. */
   storage: Record<string, Persistence>;
   /** Where the app was found: "init script /etc/init.d/S90x", "systemd unit …", "inittab line …". */
   origin?: string;
@@ -160,7 +160,9 @@ export function validatePlan(doc: unknown, file?: string): Plan {
     if (!obj(c.storage)) fail(`${at}.storage`, 'must be an object');
     else {
       for (const [k, v] of Object.entries(c.storage)) {
-        if (!/^[A-Za-z0-9._-]+$/.test(k)) fail(`${at}.storage`, `volume name "${k}" may only use A-Z a-z 0-9 . _ -`);
+        if (!/^[A-Za-z0-9._-]+$/.test(k) && !(k.startsWith('/') && isSourcePath(k))) {
+          fail(`${at}.storage`, `"${k}" must be a volume name (A-Z a-z 0-9 . _ -) or an absolute path to persist`);
+        }
         if (!PERSISTENCE.includes(v as Persistence)) fail(`${at}.storage.${k}`, 'must be "permanent", "revision" or "boot"');
       }
     }
