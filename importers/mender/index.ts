@@ -1,6 +1,7 @@
-import { InvalidInputError } from '../../src/errors.ts';
 import type { RandomAccessSource } from '../../src/fs/source.ts';
 import type { Artifact, Importer, TrustOptions } from '../types.ts';
+import { MenderArtifact } from './artifact.ts';
+import { readMender } from './read.ts';
 
 /** A Mender artifact is an uncompressed tar whose first member is `version` holding {"format":"mender",…}. */
 async function detect(src: RandomAccessSource): Promise<boolean> {
@@ -13,8 +14,9 @@ async function detect(src: RandomAccessSource): Promise<boolean> {
   return /^\s*\{\s*"format"\s*:\s*"mender"/.test(head.subarray(512, 1024).toString('latin1'));
 }
 
-async function open(src: RandomAccessSource, _trust: TrustOptions): Promise<Artifact> {
-  throw new InvalidInputError('unsupported', 'reading Mender artifacts is not implemented yet in this build', { file: src.name });
+/** Read and verify in one pass (structure, manifest, signature with --key, every payload hash). */
+async function open(src: RandomAccessSource, trust: TrustOptions): Promise<Artifact> {
+  return new MenderArtifact(src, await readMender(src, trust));
 }
 
 export const importer: Importer = { format: 'mender', detect, open };

@@ -1,0 +1,216 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { InvalidInputError } from '../../src/errors.ts';
+import { writeStreamAtomically } from '../../src/fs/atomic.ts';
+import type { FileTree } from '../../src/fs/file-tree.ts';
+import { FileSource, type RandomAccessSource } from '../../src/fs/source.ts';
+import { tarStream } from '../../src/fs/tar/stream.ts';
+import type { Artifact, Payload, PayloadKind } from '../types.ts';
+import { decodedMember, memberError } from './members.ts';
+import type { DataFile, MenderContents, PayloadInfo } from './read.ts';
+
+function manifestPath(f: DataFile): string {
+  return `data/${String(f.index).padStart(4, '0')}/${f.name}`;
+}
+
+/** What the converter can do with a payload file, from its module type (and name for `directory`). */
+function kindOf(type: string | null, f: DataFile): PayloadKind {
+  switch (type) {
+    case 'rootfs-image':
+      return 'image';
+    case 'script':
+      return 'script';
+    case 'single-file':
+      return 'file';
+    case 'directory':
+      return f.name === 'update.tar' ? 'archive' : 'file';
+    default:
+      return 'module';
+  }
+}
+
+/** Chunks passed through while hashed; the stream fails at the end unless size and sha256 match the verified ones. */
+async function* verified(chunks: AsyncIterable<Buffer>, f: DataFile, file: string): AsyncGenerator<Buffer> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const c of chunks) {
+    h.update(c);
+    size += c.length;
+    yield c;
+  }
+  const sha = h.digest('hex');
+  if (size !== f.size || sha !== f.sha256) {
+    throw new InvalidInputError('mender-checksum', `'${manifestPath(f)}' changed since it was verified: expected ${f.size} bytes with sha256 ${f.sha256}, read ${size} bytes with ${sha}`, { file });
+  }
+}
+
+/** The file's bytes from the (decoded) data tar. */
+async function* fromDataTar(src: RandomAccessSource, f: DataFile): AsyncGenerator<Buffer> {
+  const decoded = decodedMember(src, f.member, f.compression);
+  try {
+    for await (const { member, body } of tarStream(decoded, `${src.name}:${f.member.path}`)) {
+      if (member.path === f.name) {
+        yield* body();
+        return;
+      }
+    }
+    throw new InvalidInputError('mender-payload', `'${f.name}' is no longer in ${f.member.path}`, { file: src.name });
+  } catch (err) {
+    throw memberError(err, src.name, f.member.path);
+  } finally {
+    decoded.destroy();
+  }
+}
+
+function payloadOf(src: RandomAccessSource, p: PayloadInfo, f: DataFile): Payload {
+  const kind = kindOf(p.type, f);
+  const stream = (): Readable => {
+    const chunks = f.stored ? (src.stream(f.stored.offset, f.stored.size) as AsyncIterable<Buffer>) : fromDataTar(src, f);
+    return Readable.from(verified(chunks, f, src.name), { objectMode: false });
+  };
+  const payload: Payload = {
+    name: manifestPath(f),
+    kind,
+    size: f.size,
+    sha256: f.sha256,
+    stream,
+    attributes: {
+      payloadIndex: p.index,
+      payloadType: p.type,
+      fileName: f.name,
+      compression: f.compression,
+      augmented: f.augmented,
+      provides: p.provides,
+      depends: p.depends,
+      metaData: p.metaData,
+    },
+  };
+  if (kind === 'image' || kind === 'archive') payload.tree = () => treeOf(src, f, stream);
+  return payload;
+}
+
+/**
+ * A filesystem payload as a FileTree: in place when the data tar is stored (the bytes were hashed in the open
+ * pass), else decoded once into a hash-checked temp file that the tree's close() removes.
+ */
+async function treeOf(src: RandomAccessSource, f: DataFile, stream: () => Readable): Promise<FileTree> {
+  const { openImage } = await import('../../src/fs/open-image.ts');
+  if (f.stored) return openImage(src.slice(f.stored.offset, f.stored.size, `${src.name}:${manifestPath(f)}`));
+  const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-mender-'));
+  const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  try {
+    const path = join(dir, f.name);
+    await writeStreamAtomically(path, stream());
+    const image = await FileSource.open(path);
+    const named = image.slice(0, image.size, `${src.name}:${manifestPath(f)}`);
+    const tree = await openImage(named).catch(async (err) => {
+      await image.close();
+      throw err;
+    });
+    return {
+      walk: () => tree.walk(),
+      open: (e) => tree.open(e),
+      close: async () => {
+        try {
+          await tree.close();
+        } finally {
+          await image.close();
+          await cleanup();
+        }
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+function formatMap(m: Record<string, unknown>, indent: string): string[] {
+  const keys = Object.keys(m);
+  if (keys.length === 0) return [`${indent}(none)`];
+  return keys.map((k) => `${indent}${k}: ${Array.isArray(m[k]) ? (m[k] as unknown[]).join(', ') : String(m[k])}`);
+}
+
+/** An opened, verified Mender artifact. */
+export class MenderArtifact implements Artifact {
+  readonly format = 'mender' as const;
+  readonly file: string;
+  readonly signed: boolean;
+  readonly verified: boolean | null;
+  readonly payloads: Payload[];
+  readonly source: Artifact['source'];
+  readonly warnings: string[];
+
+  constructor(
+    private readonly src: RandomAccessSource,
+    private readonly c: MenderContents,
+  ) {
+    this.file = src.name;
+    this.signed = c.signed;
+    this.verified = c.verified;
+    this.warnings = c.verifyError ? [c.verifyError, ...c.warnings] : [...c.warnings];
+    this.payloads = c.payloads.flatMap((p) => p.files.map((f) => payloadOf(src, p, f)));
+    const rootfsVersion = c.payloads.map((p) => p.provides['rootfs-image.version']).find((v) => v !== undefined);
+    this.source = { name: c.info.name, version: rootfsVersion, compatible: c.info.depends.device_type ?? [], provides: c.info.provides };
+  }
+
+  toJSON(): unknown {
+    const c = this.c;
+    return {
+      format: 'mender',
+      formatVersion: c.version,
+      name: c.info.name,
+      signed: c.signed,
+      verified: c.verified,
+      provides: c.info.provides,
+      depends: c.info.depends,
+      payloads: c.payloads.map((p) => ({
+        index: p.index,
+        type: p.type,
+        files: p.files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256, compression: f.compression })),
+        provides: p.provides,
+        depends: p.depends,
+        clearsProvides: p.clearsProvides,
+        metaData: p.metaData,
+      })),
+      scripts: c.scripts,
+    };
+  }
+
+  describe(): string {
+    const c = this.c;
+    const sig = !c.signed
+      ? c.verified === false ? `not signed — FAILED: ${c.verifyError}` : 'not signed'
+      : c.verified === null ? 'signed, not verified (give --key PEM to verify)' : c.verified ? 'signed and verified' : `signed — verification FAILED: ${c.verifyError}`;
+    const lines = [
+      `Mender artifact ${this.file}`,
+      `  name:        ${c.info.name}`,
+      `  format:      version ${c.version}${c.augmented ? ', augmented' : ''}`,
+      `  signature:   ${sig}`,
+      `  devices:     ${(c.info.depends.device_type ?? []).join(', ')}`,
+      '  provides:',
+      ...formatMap(c.info.provides, '    '),
+      '  depends:',
+      ...formatMap(c.info.depends, '    '),
+      `  state scripts: ${c.scripts.length ? c.scripts.join(', ') : '(none)'}`,
+    ];
+    for (const p of c.payloads) {
+      lines.push(`  payload ${p.index}: ${p.type ?? '(empty / bootstrap)'}`);
+      lines.push('    provides:', ...formatMap(p.provides, '      '));
+      lines.push('    depends:', ...formatMap(p.depends, '      '));
+      if (p.clearsProvides.length) lines.push(`    clears provides: ${p.clearsProvides.join(', ')}`);
+      if (p.metaData) lines.push(`    meta-data: ${JSON.stringify(p.metaData)}`);
+      if (p.files.length === 0) lines.push('    files: (none)');
+      for (const f of p.files) lines.push(`    ${f.sha256}  ${String(f.size).padStart(10)}  ${f.name}${f.compression === 'none' ? '' : ` (${f.compression})`}${f.augmented ? ' [augmented, unauthenticated]' : ''}`);
+    }
+    for (const w of c.warnings) lines.push(`  warning: ${w}`);
+    return lines.join('\n');
+  }
+
+  close(): Promise<void> {
+    return this.src.close();
+  }
+}

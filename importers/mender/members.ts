@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
+import { InvalidInputError, PvError } from '../../src/errors.ts';
+import { DecompressError, decompressStream } from '../../src/fs/compression.ts';
+import type { RandomAccessSource } from '../../src/fs/source.ts';
+import type { TarMember } from '../../src/fs/tar/stream.ts';
+
+/** Compression of an outer member, from its name suffix only (as mender-artifact decides). */
+export type MemberCompression = 'none' | 'gzip' | 'xz' | 'zstd';
+
+export function compressionOfName(name: string): MemberCompression {
+  if (name.endsWith('.gz')) return 'gzip';
+  if (name.endsWith('.xz')) return 'xz';
+  if (name.endsWith('.zst')) return 'zstd';
+  return 'none';
+}
+
+/** The decoded bytes of an outer member read straight from its byte range. */
+export function decodedMember(src: RandomAccessSource, m: TarMember, compression: MemberCompression): Readable {
+  const raw = src.stream(m.dataOffset, m.dataSize);
+  if (compression === 'none') return raw;
+  return pipeline(raw, decompressStream(compression), () => {});
+}
+
+/** Rewrap decoder and tar errors so they name the member they concern. */
+export function memberError(err: unknown, file: string, member: string): PvError {
+  if (err instanceof DecompressError) return new InvalidInputError('mender-compression', `${member}: ${err.message}`, { file, cause: err });
+  if (err instanceof PvError) {
+    if (err.message.startsWith(`${member}:`) || err.code.startsWith('mender-')) return err;
+    return new InvalidInputError(err.code, `${member}: ${err.message}`, { file, cause: err });
+  }
+  return new InvalidInputError('mender-read', `${member}: ${(err as Error)?.message ?? String(err)}`, { file, cause: err });
+}
+
+/** sha256 of a byte range as stored. */
+export async function hashRange(src: RandomAccessSource, offset: number, length: number): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of src.stream(offset, length)) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+/** A small member read whole, refusing anything above `max` bytes. */
+export async function readSmall(src: RandomAccessSource, m: TarMember, max: number): Promise<Buffer> {
+  if (m.dataSize > max) throw new InvalidInputError('mender-structure', `${m.path} is ${m.dataSize} bytes; at most ${max} are expected`, { file: src.name });
+  return src.read(m.dataOffset, m.dataSize);
+}
