@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { exportRepo, importTarball } from '../src/revision/export.ts';
+import { initRepo, openRepo, type PvrRepo } from '../src/revision/pvr-repo.ts';
+import { sh, tempDir } from './helpers/env.ts';
+
+async function sampleRepo(t: TestContext): Promise<{ dir: string; repo: PvrRepo }> {
+  const dir = await tempDir(t);
+  const repo = await initRepo(join(dir, 'repo'));
+  const files: Record<string, string> = {
+    'bsp/run.json': '{"linux":"kernel.img","initrd":"pantavisor"}',
+    'bsp/kernel.img': 'k'.repeat(5000),
+    'bsp/pantavisor': 'initrd',
+    'app/run.json': '{"name":"app","type":"lxc"}',
+    'app/root.squashfs': 'r'.repeat(1024),
+    'app/copy-of-root': 'r'.repeat(1024),
+  };
+  for (const [k, v] of Object.entries(files)) {
+    mkdirSync(join(repo.dir, k, '..'), { recursive: true });
+    writeFileSync(join(repo.dir, k), v);
+  }
+  await repo.commitTree();
+  return { dir, repo };
+}
+
+const py = (script: string, cwd: string): string => sh('python3', ['-c', script], { cwd });
+
+test('export: json first, then objects/<sha> sorted, regular files 0644, no directories (GNU tar listing)', async (t) => {
+  const { dir, repo } = await sampleRepo(t);
+  const out = join(dir, 'rev.tgz');
+  const r = await exportRepo(repo, out);
+  assert.equal(r.objects, 3, 'the object shared by two keys is exported once');
+  const listing = sh('tar', ['-tvzf', out]).trim().split('\n');
+  const names = listing.map((l) => l.split(/\s+/).at(-1));
+  const objects = (await repo.objects.list()).map((s) => `objects/${s}`);
+  assert.deepEqual(names, ['json', ...objects]);
+  assert.ok(listing.every((l) => l.startsWith('-rw-r--r--')), listing.join('\n'));
+  const x = join(dir, 'x');
+  mkdirSync(x);
+  sh('tar', ['-xzf', out, '-C', x]);
+  assert.deepEqual(readFileSync(join(x, 'json')), readFileSync(join(repo.dir, '.pvr/json')));
+  for (const o of objects) assert.equal(sh('sha256sum', [join(x, o)]).split(' ')[0], o.slice(8));
+  // Plain tar when the name does not say gzip.
+  await exportRepo(repo, join(dir, 'rev.tar'));
+  assert.deepEqual(sh('tar', ['-tf', join(dir, 'rev.tar')]).trim().split('\n'), names);
+});
+
+test('export → import → export round-trips byte-identically', async (t) => {
+  const { dir, repo } = await sampleRepo(t);
+  await exportRepo(repo, join(dir, 'a.tgz'));
+  const imported = await importTarball(join(dir, 'a.tgz'), join(dir, 'imported'));
+  assert.equal(imported.objects, 3);
+  assert.deepEqual(readFileSync(join(dir, 'imported/.pvr/json')), readFileSync(join(repo.dir, '.pvr/json')));
+  const again = await openRepo(join(dir, 'imported'));
+  assert.deepEqual(await again.objects.list(), await repo.objects.list());
+  await exportRepo(again, join(dir, 'b.tgz'));
+  assert.deepEqual(readFileSync(join(dir, 'b.tgz')), readFileSync(join(dir, 'a.tgz')));
+});
+
+test('import accepts a tarball written by GNU tar (directory entry, ./ prefix)', async (t) => {
+  const { dir, repo } = await sampleRepo(t);
+  const stage = join(dir, 'stage');
+  mkdirSync(join(stage, 'objects'), { recursive: true });
+  writeFileSync(join(stage, 'json'), readFileSync(join(repo.dir, '.pvr/json')));
+  for (const s of await repo.objects.list()) writeFileSync(join(stage, 'objects', s), readFileSync(repo.objects.path(s)));
+  sh('tar', ['-czf', join(dir, 'gnu.tar.gz'), '-C', stage, './json', './objects']);
+  const r = await importTarball(join(dir, 'gnu.tar.gz'), join(dir, 'from-gnu'));
+  assert.equal(r.objects, 3);
+});
+
+/** Build a tarball with Python's tarfile (an independent writer that allows hostile names). */
+function craft(dir: string, name: string, members: [string, string][]): string {
+  const file = join(dir, name);
+  py(
+    `import tarfile,io,json,sys
+members=json.loads(sys.argv[1]) if False else ${JSON.stringify(members)}
+with tarfile.open(${JSON.stringify(file)}, 'w:gz') as t:
+  for n,c in members:
+    b=c.encode(); i=tarfile.TarInfo(n); i.size=len(b); t.addfile(i, io.BytesIO(b))`,
+    dir,
+  );
+  return file;
+}
+
+test('import refuses ../x, an extra member, a wrong hash, a missing object; nothing is written', async (t) => {
+  const dir = await tempDir(t);
+  const json = '{"#spec":"pantavisor-service-system@1","a/b":"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"}';
+  const good: [string, string] = ['objects/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824', 'hello'];
+  const cases: [string, [string, string][], RegExp][] = [
+    ['dotdot.tgz', [['json', json], good, ['../x', 'evil']], /unexpected member '\.\.\/x'/],
+    ['abs.tgz', [['json', json], good, ['/etc/x', 'evil']], /unexpected member/],
+    ['extra.tgz', [['json', json], good, ['README', 'hi']], /unexpected member 'README'/],
+    ['objdotdot.tgz', [['json', json], ['objects/../../x', 'evil'], good], /unexpected member/],
+    ['wrong.tgz', [['json', json], ['objects/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824', 'hellO']], /hashes to/],
+    ['missing.tgz', [['json', json]], /not in the archive/],
+    ['nojson.tgz', [good], /no json member/],
+    ['unref.tgz', [['json', '{"#spec":"pantavisor-service-system@1"}'], good], /not referenced/],
+  ];
+  for (const [name, members, why] of cases) {
+    const file = craft(dir, name, members);
+    const out = join(dir, `out-${name}`);
+    await assert.rejects(importTarball(file, out), (e: Error & { exitCode?: number }) => why.test(e.message) && e.exitCode === 1, name);
+    assert.equal(existsSync(out), false, name);
+  }
+  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.')), [], 'no temp directories left');
+  assert.equal(existsSync(join(dir, 'x')), false);
+  assert.equal(existsSync('/etc/x'), false);
+});
+
+test('import refuses truncated and non-tar input with a clear error', async (t) => {
+  const { dir, repo } = await sampleRepo(t);
+  await exportRepo(repo, join(dir, 'r.tar'));
+  const full = readFileSync(join(dir, 'r.tar'));
+  writeFileSync(join(dir, 'cut.tar'), full.subarray(0, 1500));
+  await assert.rejects(importTarball(join(dir, 'cut.tar'), join(dir, 'o1')), /ends in the middle|ends inside/);
+  writeFileSync(join(dir, 'junk.tar'), Buffer.alloc(2048, 0x41));
+  await assert.rejects(importTarball(join(dir, 'junk.tar'), join(dir, 'o2')), /not a tar archive/);
+  await assert.rejects(importTarball(join(dir, 'r.tar'), repo.dir), (e: Error & { exitCode?: number }) => e.exitCode === 2);
+});
