@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -130,8 +131,7 @@ describe('RAUC corpus bundles', { skip }, () => {
       assert.equal(r.code, 0, r.stderr);
       const info = raucInfo(join(dir, name), [`--keyring=${keyring}`, ...(flags.length ? [`--key=${flags[1]}`] : [])]);
       const raucOut = join(tmp, `r${i}`);
-      const { spawnSync } = await import('node:child_process');
-      const x = spawnSync('rauc', ['extract', `--keyring=${keyring}`, ...(flags.length ? [`--key=${flags[1]}`] : []), join(dir, name), raucOut], { encoding: 'utf8' });
+      const x = spawnSync('rauc', ['extract', `--keyring=${keyring}`, ...(flags.length ? [`--key=${flags[1]}`] : []), join(dir, name), raucOut], { encoding: 'utf8', env: { ...process.env, TMPDIR: tmp } });
       assert.equal(x.status, 0, x.stderr);
       for (const img of info.images) {
         const ours = createHash('sha256').update(readFileSync(join(out, img.filename))).digest('hex');
