@@ -1,4 +1,3 @@
-import { InvalidInputError } from '../../src/errors.ts';
 import type { RandomAccessSource } from '../../src/fs/source.ts';
 import type { Artifact, Importer, TrustOptions } from '../types.ts';
 
@@ -15,8 +14,11 @@ async function detect(src: RandomAccessSource): Promise<boolean> {
   return nameSize === FIRST_MEMBER.length + 1 && head.toString('latin1', 110, 110 + FIRST_MEMBER.length) === FIRST_MEMBER;
 }
 
-async function open(src: RandomAccessSource, _trust: TrustOptions): Promise<Artifact> {
-  throw new InvalidInputError('unsupported', 'SWUpdate images are detected but not yet readable by this build; use swupdate -c to check it', { file: src.name });
+async function open(src: RandomAccessSource, trust: TrustOptions): Promise<Artifact> {
+  // Loaded on use so detection stays cheap for the other formats.
+  const { readSwu } = await import('./image.ts');
+  const { swuArtifact } = await import('./artifact.ts');
+  return swuArtifact(src, await readSwu(src, trust));
 }
 
 export const importer: Importer = { format: 'swupdate', detect, open };
