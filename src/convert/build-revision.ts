@@ -1,0 +1,174 @@
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { lxcContainerConf } from '../build/lxc-config.ts';
+import { bspRunJson, containerRunJson, type BspFiles } from '../build/run-json.ts';
+import { SOURCE_KEY, sourceJson, type SourceInfo } from '../build/source-json.ts';
+import { filterTree } from '../build/tree-filter.ts';
+import { InvalidInputError } from '../errors.ts';
+import type { Entry, FileTree } from '../fs/file-tree.ts';
+import type { JsonObject } from '../revision/canonical-json.ts';
+import type { PvrRepo } from '../revision/pvr-repo.ts';
+import { SYSTEM_SPEC } from '../revision/state.ts';
+import type { Split } from '../split/assign.ts';
+import type { TreeIndex } from '../split/tree-index.ts';
+import type { PlanContainer } from '../split/plan.ts';
+import type { Progress } from './progress.ts';
+
+/** Content for a `_config` key or an image container, supplied by the artifact's payloads. */
+export interface PayloadContent {
+  open(member: string | null): Readable;
+}
+
+export interface RevisionInputs {
+  split: Split;
+  /** The vfat boot partition, when BSP parts come from it ("boot:/…" paths). */
+  boot?: TreeIndex;
+  source: SourceInfo;
+  payloads: Map<string, PayloadContent>;
+  /** Builds the root of an image container (docker/OCI payload) as a FileTree. */
+  imageTree?(container: PlanContainer): Promise<FileTree>;
+  repo: PvrRepo;
+  /** Scratch directory for squashfs images before they become objects. */
+  scratch: string;
+  progress: Progress;
+}
+
+export interface ObjectRef {
+  key: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface BuiltRevision {
+  state: JsonObject;
+  /** Every object key of the state with its size (shared objects appear under each key). */
+  objects: ObjectRef[];
+}
+
+async function putStream(inputs: RevisionInputs, data: Readable): Promise<{ sha256: string; bytes: number }> {
+  const r = await inputs.repo.putObject(data);
+  return { sha256: r.sha256, bytes: r.size };
+}
+
+async function putSquashfs(inputs: RevisionInputs, tree: FileTree, name: string): Promise<{ sha256: string; bytes: number }> {
+  const { writeSquashfs } = await import('../fs/squashfs/writer.ts');
+  const file = join(inputs.scratch, name.replace(/\//g, '_'));
+  try {
+    await writeSquashfs(tree, file, { comp: 'gzip' });
+    return await putStream(inputs, createReadStream(file));
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+function contentOf(tree: FileTree, index: { get(p: string): Entry | undefined }, path: string): Readable {
+  const entry = index.get(path);
+  if (!entry || entry.type !== 'file') throw new InvalidInputError('plan-missing-path', `${path} is not a regular file`);
+  return tree.open(entry);
+}
+
+function dtbName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/**
+ * Plan + trees → objects in the repo and the state. Deterministic: the order of work and every byte written
+ * depend only on the inputs, so the same source gives the same objects and state.
+ */
+export async function buildRevision(inputs: RevisionInputs): Promise<BuiltRevision> {
+  const { split, boot, progress } = inputs;
+  const rootfs = split.rootfs.tree;
+  const { plan } = split;
+  const state: JsonObject = { '#spec': SYSTEM_SPEC };
+  const objects: ObjectRef[] = [];
+  const add = (key: string, r: { sha256: string; bytes: number }) => {
+    state[key] = r.sha256;
+    objects.push({ key, sha256: r.sha256, bytes: r.bytes });
+  };
+  const fromSource = (p: string) => (p.startsWith('boot:') ? contentOf(boot!.tree, boot!, p.slice(5)) : contentOf(rootfs, split.rootfs, p));
+  const bspSelect = (part: string) => (p: string) => {
+    const d = split.destination(p);
+    return d.to === 'bsp' && d.part === part;
+  };
+
+  // BSP
+  const files: BspFiles = {};
+  await progress.phase('BSP', async () => {
+    if (plan.bsp.kernel) {
+      add('bsp/kernel.img', await putStream(inputs, fromSource(plan.bsp.kernel)));
+      files.linux = 'kernel.img';
+    }
+    if (plan.bsp.fit) {
+      add('bsp/pantavisor.fit', await putStream(inputs, fromSource(plan.bsp.fit)));
+      files.fit = 'pantavisor.fit';
+    }
+    for (const dtb of plan.bsp.dtbs) add(`bsp/${dtbName(dtb)}`, await putStream(inputs, fromSource(dtb)));
+    if (plan.bsp.dtbs[0] && !plan.bsp.fit) files.fdt = dtbName(plan.bsp.dtbs[0]);
+    if (plan.bsp.initrd) {
+      add('bsp/pv-initrd.img', await putStream(inputs, createReadStream(plan.bsp.initrd)));
+      files.initrd = 'pv-initrd.img';
+    }
+    if (split.modulesRoot) {
+      const select = bspSelect('modules');
+      const view = filterTree(rootfs, { root: split.modulesRoot, select, linkCounts: split.linkCounts(select) });
+      add('bsp/modules.squashfs', await putSquashfs(inputs, view, 'modules.squashfs'));
+      files.modules = 'modules.squashfs';
+    }
+    if (plan.bsp.firmware) {
+      const select = bspSelect('firmware');
+      const view = filterTree(rootfs, { root: plan.bsp.firmware, select, linkCounts: split.linkCounts(select) });
+      add('bsp/firmware.squashfs', await putSquashfs(inputs, view, 'firmware.squashfs'));
+      files.firmware = 'firmware.squashfs';
+    }
+    state['bsp/run.json'] = bspRunJson(files);
+  });
+
+  const bspMounts = { modules: files.modules !== undefined, firmware: files.firmware !== undefined };
+  const base = plan.containers.find((c) => c.kind === 'base')!;
+  let baseRoot: { sha256: string; bytes: number } | undefined;
+  for (const c of [base, ...plan.containers.filter((c) => c !== base)]) {
+    await progress.phase(`container ${c.name}`, async () => {
+      if (c.kind === 'base') {
+        const select = (p: string) => split.destination(p).to === 'base';
+        baseRoot = await putSquashfs(inputs, filterTree(rootfs, { select, linkCounts: split.linkCounts(select) }), `${c.name}.root.squashfs`);
+        add(`${c.name}/root.squashfs`, baseRoot);
+      } else if (c.kind === 'app') {
+        // Same object as the base root: zero extra bytes; the app's files ride in the overlay layer.
+        add(`${c.name}/root.squashfs`, baseRoot!);
+        const select = (p: string) => {
+          const d = split.destination(p);
+          return d.to === 'app' && d.name === c.name;
+        };
+        add(`${c.name}/root.ovl.squashfs`, await putSquashfs(inputs, filterTree(rootfs, { select, linkCounts: split.linkCounts(select) }), `${c.name}.root.ovl.squashfs`));
+      } else {
+        if (!inputs.imageTree) throw new InvalidInputError('bad-plan', `container ${c.name} names image payload ${c.payload}, which this source does not have`);
+        const tree = await inputs.imageTree(c);
+        try {
+          add(`${c.name}/root.squashfs`, await putSquashfs(inputs, tree, `${c.name}.root.squashfs`));
+        } finally {
+          await tree.close();
+        }
+      }
+      const conf = Buffer.from(lxcContainerConf(c, { bspMounts: c.kind === 'image' ? { modules: false, firmware: false } : bspMounts }));
+      add(`${c.name}/lxc.container.conf`, await putStream(inputs, streamOf(conf)));
+      state[`${c.name}/run.json`] = containerRunJson(c);
+    });
+  }
+
+  await progress.phase('configuration', async () => {
+    for (const cfg of plan.config) {
+      const payload = inputs.payloads.get(cfg.payload);
+      if (!payload) throw new InvalidInputError('bad-plan', `config names payload ${cfg.payload}, which the source does not have`);
+      add(`_config/${cfg.container}${cfg.path}`, await putStream(inputs, payload.open(cfg.member)));
+    }
+  });
+  state[SOURCE_KEY] = sourceJson(inputs.source);
+  return { state, objects };
+}
+
+/** A one-chunk stream (Readable.from(buffer) would emit it byte by byte). */
+function streamOf(buf: Buffer): Readable {
+  return Readable.from([buf]);
+}

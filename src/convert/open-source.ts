@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { detectImporter } from '../../importers/index.ts';
+import type { Artifact, Payload, TrustOptions } from '../../importers/types.ts';
+import type { SourceFormat, SourceInfo } from '../build/source-json.ts';
+import { InvalidInputError, PvError, fromSystemError } from '../errors.ts';
+import type { FileTree } from '../fs/file-tree.ts';
+import { detectImage } from '../fs/open-image.ts';
+import { FileSource, type RandomAccessSource } from '../fs/source.ts';
+import { TreeIndex } from '../split/tree-index.ts';
+
+/** A payload other than the root filesystem and boot partition: becomes `_config`, an image container or a review item. */
+export interface ExtraPayload {
+  name: string;
+  kind: Payload['kind'];
+  size: number;
+  attributes: Record<string, unknown>;
+  stream(): Readable;
+}
+
+export interface OpenedSource {
+  info: SourceInfo;
+  rootfs: TreeIndex;
+  boot?: TreeIndex;
+  extras: ExtraPayload[];
+  warnings: string[];
+  close(): Promise<void>;
+}
+
+async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+      h.update(chunk);
+      size += chunk.length;
+    }
+  } catch (err) {
+    throw fromSystemError(err, file);
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+/** A tree we can walk: the root filesystem is the one with /etc, the largest of those when several. */
+function looksLikeRootfs(index: TreeIndex): boolean {
+  return index.get('/etc')?.type === 'dir' && (index.has('/sbin') || index.has('/bin') || index.has('/usr'));
+}
+
+interface Candidate {
+  index: TreeIndex;
+  kind: string;
+  size: number;
+  name: string;
+}
+
+/** Open a filesystem image source as a tree, whatever it is (disks give one candidate per partition). */
+async function candidatesOf(src: RandomAccessSource, name: string): Promise<Candidate[]> {
+  const kind = await detectImage(src);
+  if (kind === undefined) return [];
+  const { openImage } = await import('../fs/open-image.ts');
+  if (kind !== 'disk') return [{ index: await TreeIndex.build(await openImage(src), name), kind, size: src.size, name }];
+  const { listPartitions, openPartition } = await import('../fs/disk/partitions.ts');
+  const out: Candidate[] = [];
+  for (const p of await listPartitions(src)) {
+    const part = await openPartition(src, p.index);
+    const inner = await detectImage(part);
+    if (inner !== 'ext4' && inner !== 'squashfs' && inner !== 'vfat') continue;
+    out.push({ index: await TreeIndex.build(await openImage(part), `${name} partition ${p.index}`), kind: inner, size: part.size, name: `partition ${p.index}` });
+  }
+  return out;
+}
+
+function pick(cands: Candidate[], file: string): { rootfs: TreeIndex; boot?: TreeIndex; rest: Candidate[] } {
+  const roots = cands.filter((c) => c.kind !== 'vfat' && looksLikeRootfs(c.index)).sort((a, b) => b.size - a.size);
+  const root = roots[0];
+  if (!root) throw new InvalidInputError('no-rootfs', 'no root filesystem found (an ext4 or squashfs with /etc and /bin, /sbin or /usr)', { file });
+  const boot = cands.find((c) => c.kind === 'vfat');
+  return { rootfs: root.index, boot: boot?.index, rest: cands.filter((c) => c !== root && c !== boot) };
+}
+
+function trustGiven(t: TrustOptions): boolean {
+  return Boolean(t.key || t.keyring || t.ca || t.pubkey);
+}
+
+/** An artifact's filesystem payload as a tree: the importer's own tree(), or a verified scratch copy opened by content. */
+async function payloadTree(p: Payload, scratch: string, file: string): Promise<{ trees: Candidate[]; copy?: FileSource }> {
+  if (p.tree) {
+    const tree: FileTree = await p.tree();
+    return { trees: [{ index: await TreeIndex.build(tree, `${file} (${p.name})`), kind: String(p.attributes.imageKind ?? 'image'), size: p.size, name: p.name }] };
+  }
+  const copy = join(scratch, `payload-${createHash('sha256').update(p.name).digest('hex').slice(0, 16)}`);
+  await pipeline(p.stream(), createWriteStream(copy)).catch((err: unknown) => {
+    throw err instanceof PvError ? err : fromSystemError(err, copy);
+  });
+  const src = await FileSource.open(copy);
+  const trees = await candidatesOf(src.slice(0, src.size, `${file} (${p.name})`), `${file} (${p.name})`);
+  return { trees, copy: src };
+}
+
+/**
+ * Open a conversion input by content: a .mender/.raucb/.swu artifact (verified with the trust flags), a raw
+ * ext4/squashfs image or a partitioned disk image. `scratch` holds decoded copies of payloads the importer
+ * cannot walk in place; the caller removes it.
+ */
+export async function openSource(file: string, trust: TrustOptions, scratch: string, displayName = basename(file)): Promise<OpenedSource> {
+  const { sha256, size } = await hashFile(file);
+  const src = await FileSource.open(file);
+  const closers: (() => Promise<void>)[] = [() => src.close()];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const importer = await detectImporter(src);
+    if (importer) {
+      const artifact: Artifact = await importer.open(src, trust);
+      closers.push(() => artifact.close());
+      if (artifact.verified === false) throw new InvalidInputError('untrusted', 'signature verification failed; the artifact is not trusted', { file });
+      if (trustGiven(trust) && !artifact.signed && !trust.noVerify) {
+        throw new InvalidInputError('unsigned', 'the artifact is not signed but trust material was given; refusing an unsigned artifact', { file });
+      }
+      const cands: Candidate[] = [];
+      const extras: ExtraPayload[] = [];
+      const fsPayloads = new Map<Candidate, Payload>();
+      for (const p of artifact.payloads) {
+        const maybeFs = p.kind === 'image' || p.kind === 'archive';
+        const opened = maybeFs && !p.attributes.notConvertible ? await payloadTree(p, scratch, file) : { trees: [] };
+        if (opened.copy) closers.push(() => opened.copy!.close());
+        if (opened.trees.length === 0) extras.push({ name: p.name, kind: p.kind, size: p.size, attributes: p.attributes, stream: () => p.stream() });
+        for (const t of opened.trees) {
+          cands.push(t);
+          fsPayloads.set(t, p);
+          closers.push(() => t.index.tree.close());
+        }
+      }
+      const { rootfs, boot, rest } = pick(cands, file);
+      // Filesystems that are neither root nor boot (an appfs slot, a data partition) go to review with their bytes.
+      for (const c of rest) {
+        const p = fsPayloads.get(c)!;
+        if (!extras.some((e) => e.name === p.name)) extras.push({ name: p.name, kind: p.kind, size: p.size, attributes: { ...p.attributes, filesystem: c.kind }, stream: () => p.stream() });
+      }
+      const format: SourceFormat = artifact.format;
+      return {
+        info: { format, file: displayName, sha256, size, name: artifact.source.name, version: artifact.source.version, compatible: artifact.source.compatible, provides: artifact.source.provides },
+        rootfs,
+        boot,
+        extras,
+        warnings: artifact.warnings,
+        close: closeAll,
+      };
+    }
+    const kind = await detectImage(src);
+    if (kind === 'ext4' || kind === 'squashfs' || kind === 'disk') {
+      const cands = await candidatesOf(src, file);
+      for (const c of cands) closers.push(() => c.index.tree.close());
+      const { rootfs, boot } = pick(cands, file);
+      return { info: { format: kind, file: displayName, sha256, size, compatible: [] }, rootfs, boot, extras: [], warnings: [], close: closeAll };
+    }
+    throw new InvalidInputError(
+      'unknown-format',
+      'not a Mender artifact, RAUC bundle, SWUpdate image, ext4/squashfs image or partitioned disk (checked by content); for a docker/OCI archive or zip see pvmigrate convert --help',
+      { file },
+    );
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,0 +1,250 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { TrustOptions } from '../../importers/types.ts';
+import { EnvironmentError, InvalidInputError, PvError, fromSystemError } from '../errors.ts';
+import { fsyncDir, writeFileAtomically } from '../fs/atomic.ts';
+import { FileSource } from '../fs/source.ts';
+import { canonicalBytes, type JsonObject } from '../revision/canonical-json.ts';
+import { initRepo, type PvrRepo } from '../revision/pvr-repo.ts';
+import { Split, type Accounting } from '../split/assign.ts';
+import { detectPlan } from '../split/detect.ts';
+import { validatePlan, type Plan } from '../split/plan.ts';
+import { buildRevision, type ObjectRef, type PayloadContent } from './build-revision.ts';
+import { classifyExtras } from './classify.ts';
+import { openSource, type OpenedSource } from './open-source.ts';
+import { silentProgress, type Progress } from './progress.ts';
+import { extractZip, isZip } from './zip.ts';
+
+export interface ConvertOptions {
+  trust: TrustOptions;
+  /** Convert with this (edited) plan instead of the detected one. */
+  planFile?: string;
+  /** Host file for bsp/pv-initrd.img (overrides the plan's). */
+  initrd?: string;
+  progress?: Progress;
+}
+
+export interface ContainerReport {
+  name: string;
+  group: string;
+  /** Objects this container adds (its root.squashfs is the base's object for apps, so not counted again). */
+  objects: number;
+  bytes: number;
+}
+
+export interface ConvertReport {
+  /** sha256 of the canonical state: the revision's identity. */
+  revision: string;
+  repo: string;
+  source: JsonObject;
+  bsp: { files: Record<string, { sha256: string; bytes: number }>; objects: number; bytes: number };
+  containers: ContainerReport[];
+  removed: Plan['removed'];
+  review: (Plan['review'][number] & { extracted: string | null })[];
+  accounting: Accounting;
+  objects: number;
+  bytes: number;
+  warnings: string[];
+}
+
+/** A directory beside `out` for everything temporary, so the final rename stays on one filesystem. */
+export async function workDirFor(out: string): Promise<string> {
+  const parent = dirname(resolve(out));
+  await mkdir(parent, { recursive: true }).catch((err: unknown) => {
+    throw fromSystemError(err, parent);
+  });
+  return mkdtemp(join(parent, `.${basename(out)}.pvmigrate-`));
+}
+
+export async function refuseExisting(out: string): Promise<void> {
+  const exists = await lstat(out).then(
+    () => true,
+    () => false,
+  );
+  if (exists) throw new EnvironmentError('output-exists', 'already exists; choose a new output directory or remove it first', { file: out });
+}
+
+/**
+ * Resolve a .zip input to the one artifact or image it holds (members detected by content). Returns the
+ * file to open and the name recorded in the source metadata.
+ */
+export async function unzipIfNeeded(input: string, work: string): Promise<{ file: string; display: string }[]> {
+  const src = await FileSource.open(input);
+  let head: Buffer;
+  try {
+    head = await src.read(0, Math.min(4, src.size));
+  } finally {
+    await src.close();
+  }
+  if (!isZip(head)) return [{ file: input, display: basename(input) }];
+  const dir = join(work, 'zip');
+  await mkdir(dir);
+  const members = await extractZip(input, dir);
+  return members
+    .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
+    .map((m) => ({ file: m.path, display: `${basename(input)}:${m.name}` }));
+}
+
+/** Detected plan for an opened source (the `--write-plan` document). */
+export async function planFor(src: OpenedSource, options: { initrd?: string }): Promise<Plan> {
+  const plan = await detectPlan(src.rootfs, src.boot, { initrd: options.initrd ? resolve(options.initrd) : null });
+  const { config, review } = classifyExtras(src.extras, plan.containers);
+  plan.config = config;
+  plan.review = [...review, ...plan.review];
+  return validatePlan(plan);
+}
+
+export async function readPlan(file: string): Promise<Plan> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw fromSystemError(err, file);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInputError('bad-plan', `not JSON: ${(err as Error).message}; fix the plan or write a fresh one with --write-plan`, { file });
+  }
+  return validatePlan(doc, file);
+}
+
+export interface RepoBuild {
+  state: JsonObject;
+  objects: ObjectRef[];
+  report: ConvertReport;
+}
+
+/**
+ * Build one revision of an opened source into `repo` (already initialised in a temp location): objects,
+ * state, review extracts under `.pvmigrate/review/`. Used by convert and by fleet (shared object store).
+ */
+export async function convertInto(repo: PvrRepo, src: OpenedSource, plan: Plan, options: { planFile?: string; scratch: string; progress: Progress; repoPath: string }): Promise<RepoBuild> {
+  const split = Split.apply(plan, src.rootfs, src.boot, options.planFile);
+  const extras = new Map(src.extras.map((e) => [e.name, e]));
+  const payloads = new Map<string, PayloadContent>();
+  for (const e of src.extras) payloads.set(e.name, { open: () => e.stream() });
+  const built = await buildRevision({ split, boot: src.boot, source: src.info, payloads, repo, scratch: options.scratch, progress: options.progress });
+  await repo.writeState(built.state);
+
+  // Review items keep their content beside the revision, never silently dropped.
+  const reviewDir = join(repo.dir, '.pvmigrate');
+  const review: ConvertReport['review'] = [];
+  for (const item of plan.review) {
+    const extra = extras.get(item.item);
+    if (!item.file || !extra) {
+      review.push({ ...item, extracted: null });
+      continue;
+    }
+    const target = join(reviewDir, item.file);
+    await mkdir(dirname(target), { recursive: true });
+    await pipeline(extra.stream(), createWriteStream(target)).catch((err: unknown) => {
+      throw err instanceof PvError ? err : fromSystemError(err, target);
+    });
+    review.push({ ...item, extracted: join(options.repoPath, '.pvmigrate', item.file) });
+  }
+  if (plan.review.length > 0 || plan.removed.length > 0) {
+    await mkdir(reviewDir, { recursive: true });
+    await writeFileAtomically(join(reviewDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
+  }
+
+  const stateBytes = canonicalBytes(built.state);
+  const seen = new Set<string>();
+  const owned = (keys: (k: string) => boolean) => {
+    let objects = 0;
+    let bytes = 0;
+    for (const o of built.objects) {
+      if (!keys(o.key) || seen.has(o.sha256)) continue;
+      seen.add(o.sha256);
+      objects++;
+      bytes += o.bytes;
+    }
+    return { objects, bytes };
+  };
+  const bspFiles: ConvertReport['bsp']['files'] = {};
+  for (const o of built.objects) if (o.key.startsWith('bsp/')) bspFiles[o.key.slice(4)] = { sha256: o.sha256, bytes: o.bytes };
+  const bsp = { files: bspFiles, ...owned((k) => k.startsWith('bsp/')) };
+  const base = plan.containers.find((c) => c.kind === 'base')!;
+  const ordered = [base, ...plan.containers.filter((c) => c !== base)];
+  const containers = ordered.map((c) => ({ name: c.name, group: c.group, ...owned((k) => k.startsWith(`${c.name}/`) || k.startsWith(`_config/${c.name}/`)) }));
+  const all = new Map(built.objects.map((o) => [o.sha256, o.bytes]));
+  const report: ConvertReport = {
+    revision: createHash('sha256').update(stateBytes).digest('hex'),
+    repo: options.repoPath,
+    source: built.state['pvmigrate/build.json'] as JsonObject,
+    bsp,
+    containers,
+    removed: plan.removed,
+    review,
+    accounting: split.account(),
+    objects: all.size,
+    bytes: [...all.values()].reduce((a, b) => a + b, 0),
+    warnings: src.warnings,
+  };
+  return { state: built.state, objects: built.objects, report };
+}
+
+/**
+ * `pvmigrate convert`: input → plan → objects → state → repo at `out`. Everything is built in a temp
+ * directory beside `out` and renamed into place at the end; on any failure nothing is left behind.
+ */
+export async function convert(input: string, out: string, options: ConvertOptions): Promise<ConvertReport> {
+  await refuseExisting(out);
+  const work = await workDirFor(out);
+  const progress = options.progress ?? silentProgress;
+  try {
+    const inputs = await unzipIfNeeded(input, work);
+    const chosen = await pickOne(inputs, input);
+    const scratch = join(work, 'scratch');
+    await mkdir(scratch);
+    const src = await progress.phase(`read ${chosen.display}`, () => openSource(chosen.file, options.trust, scratch, chosen.display));
+    try {
+      const plan = options.planFile ? await readPlan(options.planFile) : await planFor(src, options);
+      if (options.initrd) plan.bsp.initrd = resolve(options.initrd);
+      const repoDir = join(work, 'repo');
+      const repo = await initRepo(repoDir);
+      const { report } = await convertInto(repo, src, plan, { planFile: options.planFile, scratch, progress, repoPath: resolve(out) });
+      await rename(repoDir, out);
+      await fsyncDir(dirname(resolve(out)));
+      return report;
+    } finally {
+      await src.close();
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** `--write-plan`: the detected plan for an input, written atomically; no repo is made. */
+export async function writePlan(input: string, planOut: string, options: ConvertOptions): Promise<Plan> {
+  const work = await workDirFor(planOut);
+  try {
+    const chosen = await pickOne(await unzipIfNeeded(input, work), input);
+    const scratch = join(work, 'scratch');
+    await mkdir(scratch);
+    const src = await openSource(chosen.file, options.trust, scratch, chosen.display);
+    try {
+      const plan = await planFor(src, options);
+      await writeFileAtomically(planOut, JSON.stringify(plan, null, 2) + '\n');
+      return plan;
+    } finally {
+      await src.close();
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** A zip given to convert must hold exactly one member (fleet takes several). */
+async function pickOne(inputs: { file: string; display: string }[], input: string): Promise<{ file: string; display: string }> {
+  if (inputs.length === 1) return inputs[0]!;
+  throw new InvalidInputError(
+    'zip-members',
+    inputs.length === 0 ? 'the zip holds no files' : `the zip holds ${inputs.length} files (${inputs.map((i) => i.display.split(':').pop()).join(', ')}); convert takes one artifact, use pvmigrate fleet for a release series`,
+    { file: input },
+  );
+}
