@@ -176,9 +176,9 @@ export function decryptEnvelopedData(opts: DecryptOptions): { contentType: strin
     for (const cek of ceks) {
       try {
         const dec = createDecipheriv(cipher, cek, iv);
-        const content = Buffer.concat([dec.update(ciphertext), dec.final()]);
-        // A wrong PKCS#1 v1.5 key can pass unpadding by chance; the content must then still be DER.
-        if (content[0] === TAG.SEQUENCE) return { contentType, content };
+        // A wrong key passes PKCS#1 v1.5 unpadding only by chance (~2^-16), and must then also give a key of the
+        // cipher's exact length and valid CBC padding: a false success is out of reach.
+        return { contentType, content: Buffer.concat([dec.update(ciphertext), dec.final()]) };
       } catch {
         // Wrong content key: keep trying.
       }
