@@ -6,7 +6,7 @@
 #   build.sh OUT VERSION [formats]     formats: any of "mender rauc swu" (default all three), or "none"
 #
 # Writes OUT/rootfs/ (needs root: device nodes, ownership), OUT/rootfs.ext4, OUT/release.mender,
-# OUT/release.raucb (verity, self-signed), OUT/release.swu (CMS-signed) and OUT/keys/.
+# OUT/release.raucb (verity) and OUT/release.swu (CMS), both signed by OUT/keys/signer.pem issued by OUT/keys/ca.pem.
 # Everything in the rootfs has a fixed mtime and only /opt/sensor/etc/sensor.conf depends on VERSION,
 # so two versions differ by exactly one line of the app.
 # EXTRA_MB=N adds an N-MiB incompressible blob under /usr/share/sample (benchmarks grow the image with it).
@@ -91,9 +91,15 @@ mkfs.ext4 -q -F -d "$root" -U 6f1c3c4e-7a53-4a53-9a55-5a5a5a5a5a5a -E hash_seed=
 keys=$out/keys
 mkdir -p "$keys"
 if [ ! -f "$keys/signer.pem" ]; then
-  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=pvmigrate sample signer' \
-    -addext keyUsage=digitalSignature -addext extendedKeyUsage=emailProtection \
-    -keyout "$keys/signer.key" -out "$keys/signer.pem" 2>/dev/null
+  # A CA (the keyring / --ca trust anchor) and a signing certificate it issued, as a fleet's PKI would have.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=pvmigrate sample CA' \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    -keyout "$keys/ca.key" -out "$keys/ca.pem" 2>/dev/null
+  openssl req -new -newkey rsa:2048 -nodes -subj '/CN=pvmigrate sample signer' \
+    -keyout "$keys/signer.key" -out "$keys/signer.csr" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\n' > "$keys/signer.ext"
+  openssl x509 -req -in "$keys/signer.csr" -CA "$keys/ca.pem" -CAkey "$keys/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$keys/signer.ext" -out "$keys/signer.pem" 2>/dev/null
 fi
 
 for f in $formats; do

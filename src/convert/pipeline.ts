@@ -15,6 +15,7 @@ import { validatePlan, type Plan } from '../split/plan.ts';
 import { buildRevision, type ObjectRef, type PayloadContent } from './build-revision.ts';
 import { classifyExtras } from './classify.ts';
 import { openSource, type OpenedSource } from './open-source.ts';
+import { signRevision, type SignRequest } from './sign.ts';
 import { silentProgress, type Progress } from './progress.ts';
 import { extractZip, isZip } from './zip.ts';
 
@@ -24,6 +25,10 @@ export interface ConvertOptions {
   planFile?: string;
   /** Host file for bsp/pv-initrd.img (overrides the plan's). */
   initrd?: string;
+  /** Also write a pvr export tarball (.tgz/.tar.gz gzip-compressed). */
+  exportFile?: string;
+  /** Sign the revision (pvs@2). */
+  sign?: SignRequest;
   progress?: Progress;
 }
 
@@ -123,12 +128,18 @@ export interface RepoBuild {
  * Build one revision of an opened source into `repo` (already initialised in a temp location): objects,
  * state, review extracts under `.pvmigrate/review/`. Used by convert and by fleet (shared object store).
  */
-export async function convertInto(repo: PvrRepo, src: OpenedSource, plan: Plan, options: { planFile?: string; scratch: string; progress: Progress; repoPath: string }): Promise<RepoBuild> {
+export async function convertInto(
+  repo: PvrRepo,
+  src: OpenedSource,
+  plan: Plan,
+  options: { planFile?: string; scratch: string; progress: Progress; repoPath: string; sign?: SignRequest },
+): Promise<RepoBuild> {
   const split = Split.apply(plan, src.rootfs, src.boot, options.planFile);
   const extras = new Map(src.extras.map((e) => [e.name, e]));
   const payloads = new Map<string, PayloadContent>();
   for (const e of src.extras) payloads.set(e.name, { open: () => e.stream() });
   const built = await buildRevision({ split, boot: src.boot, source: src.info, payloads, repo, scratch: options.scratch, progress: options.progress });
+  if (options.sign) built.state = await signRevision(built.state, options.sign);
   await repo.writeState(built.state);
 
   // Review items keep their content beside the revision, never silently dropped.
@@ -207,7 +218,11 @@ export async function convert(input: string, out: string, options: ConvertOption
       if (options.initrd) plan.bsp.initrd = resolve(options.initrd);
       const repoDir = join(work, 'repo');
       const repo = await initRepo(repoDir);
-      const { report } = await convertInto(repo, src, plan, { planFile: options.planFile, scratch, progress, repoPath: resolve(out) });
+      const { report } = await convertInto(repo, src, plan, { planFile: options.planFile, scratch, progress, repoPath: resolve(out), sign: options.sign });
+      if (options.exportFile) {
+        const { exportRepo } = await import('../revision/export.ts');
+        await progress.phase(`export ${options.exportFile}`, () => exportRepo(repo, options.exportFile!));
+      }
       await rename(repoDir, out);
       await fsyncDir(dirname(resolve(out)));
       return report;
