@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { openArtifact } from '../importers/open.ts';
@@ -247,6 +247,41 @@ describe('RAUC bundles built with rauc 1.8', { skip }, () => {
 
     test('signature larger than --max-signature-size', async () => {
       await rejects(verity, { keyring: pki.rootCa, maxSignatureSize: 1000 }, 'rauc-signature-too-large', /above the limit of 1000 bytes/);
+    });
+  });
+
+  test('Payload.tree(): an ext4 and a tar image inside the bundle walk to the files they were made from', async () => {
+    const root = join(tmp, 'rootfs-src');
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    writeFileSync(join(root, 'etc', 'os-release'), 'ID=pvmigrate\n');
+    writeFileSync(join(root, 'big.bin'), noise(70000, 31));
+    const ext4 = join(tmp, 'rootfs.ext4');
+    assert.equal(spawnSync('mkfs.ext4', ['-q', '-F', '-d', root, ext4, '4M']).status, 0);
+    const tar = join(tmp, 'app.tar');
+    assert.equal(spawnSync('tar', ['-cf', tar, '-C', root, '.']).status, 0);
+    const f = buildBundle(tmp, 'trees', {
+      files: { 'rootfs.ext4': readFileSync(ext4), 'app.tar': readFileSync(tar) },
+      manifest: MANIFEST('verity', '[image.rootfs]\nfilename=rootfs.ext4\n[image.appfs]\nfilename=app.tar\n'),
+      signer: pki.rsa,
+      intermediate: pki.intermediate,
+    });
+    await withArtifact(f, { keyring: pki.rootCa }, async (a) => {
+      for (const p of a.payloads) {
+        const tree = await p.tree!();
+        try {
+          const files = new Map<string, string>();
+          for await (const e of tree.walk()) {
+            if (e.type !== 'file') continue;
+            const h = createHash('sha256');
+            for await (const c of tree.open(e)) h.update(c as Buffer);
+            files.set(e.path, h.digest('hex'));
+          }
+          assert.equal(files.get('/etc/os-release'), sha(Buffer.from('ID=pvmigrate\n')), p.name);
+          assert.equal(files.get('/big.bin'), sha(noise(70000, 31)), p.name);
+        } finally {
+          await tree.close();
+        }
+      }
     });
   });
 

@@ -5,7 +5,8 @@ import { InvalidInputError } from '../../src/errors.ts';
 import type { RandomAccessSource } from '../../src/fs/source.ts';
 import type { Artifact, Importer, Payload, TrustOptions } from '../types.ts';
 import { openBundle, type Bundle } from './bundle.ts';
-import type { ManifestImage } from './manifest.ts';
+import { openImageTree } from './image-tree.ts';
+import type { ImageType, ManifestImage } from './manifest.ts';
 import { looksLikeBundle } from './trailer.ts';
 
 /** RAUC `.raucb` bundles (plain, verity, crypt), detected by the CMS the trailer points at. */
@@ -19,6 +20,8 @@ export const importer: Importer = {
 };
 
 const BLOCK_HASH_INDEX = 'block-hash-index';
+/** Image types the filesystem layer may open (by content: a raw image is often an ext4 or a disk). */
+const TREE_TYPES = new Set<ImageType>(['ext4', 'vfat', 'squashfs', 'tar', 'raw', 'unknown']);
 
 /** A stream check: the image must have exactly the manifest's size and SHA-256, or the stream errors. */
 function checkImage(name: string, size: number | undefined, sha256: string | undefined, file: string): Transform {
@@ -122,6 +125,7 @@ class RaucArtifact implements Artifact {
         return s.pipe(check);
       },
     };
+    if (TREE_TYPES.has(img.type)) payload.tree = () => openImageTree(`${bundleFile} (${img.filename})`, () => payload.stream());
     return [payload];
   }
 
