@@ -238,10 +238,9 @@ export class Description {
       if (ref?.type === 'string') {
         const target = followRef(path, ref.value);
         const linked = target && depth > 1 ? this.findRoot(target) : undefined;
-        if (!linked) {
-          throw new InvalidInputError('sw-description', `${key} link "${ref.value}" at ${ref.pos.line}:${ref.pos.column} leads nowhere (or loops); swupdate stops with an error`, { file: this.file });
-        }
-        this.collect(linked, each, key, depth - 1);
+        // swupdate's parser_follow_link skips a link that leads nowhere without a word; we say it.
+        if (!linked) this.warn(`${key} link "${ref.value}" at ${ref.pos.line}:${ref.pos.column} leads nowhere (or loops); swupdate silently ignores it`);
+        else this.collect(linked, each, key, depth - 1);
       } else each(item);
     }
   }
