@@ -1,0 +1,52 @@
+import { UsageError } from '../../errors.ts';
+import { parseCommandArgs, positionals } from '../args.ts';
+import { diagnostic, printJson } from '../output.ts';
+
+export const summary = 'boot the storage\'s revision and run its containers in the foreground (Ctrl-C stops them all)';
+export const usage =
+  'pvmigrate run --storage DIR [--driver namespace|process] [--ctrl PATH] [--secureboot disabled|audit|lenient|strict] [--quickboot] [--verbose] [--json]\n' +
+  '  exit 0 after a signal or poweroff, 3 when the device asked for a reboot, 1 when the revision is refused';
+
+const MODES = ['disabled', 'audit', 'lenient', 'strict'] as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals: pos } = parseCommandArgs('run', argv, {
+    storage: { type: 'string' },
+    driver: { type: 'string' },
+    ctrl: { type: 'string' },
+    secureboot: { type: 'string' },
+    quickboot: { type: 'boolean' },
+    verbose: { type: 'boolean', short: 'v' },
+  });
+  positionals('run', pos, [], usage);
+  if (!values.storage) throw new UsageError(`--storage DIR is required; usage: ${usage}`);
+  const driver = values.driver ?? (process.getuid?.() === 0 ? 'namespace' : 'process');
+  if (driver !== 'namespace' && driver !== 'process') throw new UsageError(`--driver must be namespace or process, not '${driver}'`);
+  const secureboot = values.secureboot ?? process.env.PV_SECUREBOOT_MODE ?? 'lenient';
+  if (!(MODES as readonly string[]).includes(secureboot)) throw new UsageError(`--secureboot must be one of ${MODES.join(', ')}`);
+  const { Runtime, REBOOT_EXIT } = await import('../../../runtime/runtime.ts');
+  const { guardProcess, isInit, mountSystem } = await import('../../../runtime/pid1.ts');
+  const rt = new Runtime({
+    storageDir: values.storage,
+    driver,
+    ctrlPath: values.ctrl,
+    secureboot: secureboot as (typeof MODES)[number],
+    checksum: !(values.quickboot || process.env.PV_SECUREBOOT_CHECKSUM === '0'),
+    verbose: values.verbose,
+  });
+  guardProcess(rt.log, (sig) => rt.stop(sig));
+  if (isInit()) mountSystem(rt.log);
+  try {
+    await rt.boot();
+  } catch (err) {
+    await rt.shutdown();
+    throw err;
+  }
+  const summaryLine = () => rt.engine!.containers.map((c) => `${c.name}=${c.status}`).join(' ');
+  if (!values.json) diagnostic(`pvmigrate run: revision ${rt.selection!.rev} up (ctrl ${rt.ctrlPath}): ${summaryLine()}`);
+  const end = await rt.ended;
+  await rt.shutdown();
+  if (values.json) printJson({ rev: rt.selection!.rev, end, containers: rt.engine!.containersJson() });
+  else diagnostic(`pvmigrate run: ${end.kind === 'signal' ? `stopped on ${end.signal}` : end.kind}`);
+  return end.kind === 'reboot' ? REBOOT_EXIT : 0;
+}
