@@ -142,8 +142,8 @@ test('parser refuses bad input with a located message', () => {
   }
   assert.throws(() => parseJson(Buffer.from([0x22, 0xff, 0x22])), /UTF-8/);
   assert.throws(() => parseJson('['.repeat(100000)), /deeper/);
-  const { pairs } = parseJsonWithPairs('{ "b" : [1, 2 ],\n "a":{"x" :1}}');
-  assert.deepEqual(pairs, [{ key: 'b', raw: '[1, 2 ]' }, { key: 'a', raw: '{"x" :1}' }]);
+  const { pairs } = parseJsonWithPairs('{ "b" : [1, 2 ],\n "a\\u0041":{"x" :1}}');
+  assert.deepEqual(pairs, [{ key: 'b', rawKey: 'b', raw: '[1, 2 ]' }, { key: 'aA', rawKey: 'a\\u0041', raw: '{"x" :1}' }]);
 });
 
 const vectorDirs = ['resources', 'expected'];

@@ -176,9 +176,10 @@ function write(v: JsonValue, out: string[], depth: number): void {
 
 // ---------------------------------------------------------------------------------------------- parser
 
-/** One member of the top-level object as stored: its key and the exact source text of its value. */
+/** One member of the top-level object as stored: its key, the key's text between its quotes, its value's exact text. */
 export interface RawPair {
   key: string;
+  rawKey: string;
   raw: string;
 }
 
@@ -300,14 +301,16 @@ class Parser {
     for (;;) {
       this.ws();
       if (this.text[this.pos] !== '"') this.fail('expected a string key');
+      const keyAt = this.pos;
       const key = this.string();
+      const rawKey = this.text.slice(keyAt + 1, this.pos - 1);
       this.ws();
       if (this.text[this.pos++] !== ':') this.fail("expected ':'");
       this.ws();
       const at = this.pos;
       if (Object.prototype.hasOwnProperty.call(out, key)) this.fail(`duplicate key '${key}'`);
       out[key] = this.value(depth + 1);
-      pairs?.push({ key, raw: this.text.slice(at, this.pos) });
+      pairs?.push({ key, rawKey, raw: this.text.slice(at, this.pos) });
       this.ws();
       const c = this.text[this.pos++];
       if (c === '}') return out;
