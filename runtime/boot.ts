@@ -7,13 +7,15 @@
 import { InvalidInputError, PvError } from '../src/errors.ts';
 import { parseJson, isJsonObject } from '../src/revision/canonical-json.ts';
 import { objectRefs, type State } from '../src/revision/state.ts';
+import type { SecurebootMode, TrustOptions } from '../src/revision/signature.ts';
 import type { RuntimeLog } from './log.ts';
+import { checkSignatures } from './signatures.ts';
 import type { Storage } from './storage.ts';
 
-export type SecureBootMode = 'disabled' | 'audit' | 'lenient' | 'strict';
-
 export interface BootOptions {
-  secureboot: SecureBootMode;
+  secureboot: SecurebootMode;
+  /** Truststore and device key for pvs@2 signatures (PV_SECUREBOOT_TRUSTSTORE, pvs/trust/pub.pem). */
+  trust?: TrustOptions;
   /** PV_SECUREBOOT_CHECKSUM: re-hash every object at boot (false = quickboot). */
   checksum: boolean;
 }
@@ -67,8 +69,7 @@ export async function verifyRevision(storage: Storage, rev: string, log: Runtime
   }
 
   if (options.secureboot !== 'disabled') {
-    const { checkSignatures } = await import('./signatures.ts');
-    const verdict = await checkSignatures(stateText, state, options.secureboot);
+    const verdict = checkSignatures(stateText, options.secureboot, options.trust);
     for (const w of verdict.warnings) log.warn('signature', w);
     if (!verdict.ok) return refuse(storage, log, rev, verdict.statusMsg!, verdict.detail!);
   }

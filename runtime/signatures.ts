@@ -1,25 +1,27 @@
 /**
- * Secure-boot check of a state at boot, mapped onto Pantavisor's result strings (reference §4.3).
- * Coverage and signature verification are the revision core's; this module only turns its verdict into
- * the progress message the runtime records.
+ * Secure-boot check of a stored state at boot: the revision core's pvs@2 verification with Pantavisor's
+ * payload rule (raw stored substrings, PV signature.c), its result string becoming the progress message.
  */
-import type { State } from '../src/revision/state.ts';
-import type { SecureBootMode } from './boot.ts';
+import { parseJsonWithPairs, isJsonObject } from '../src/revision/canonical-json.ts';
+import { verifyStateSignatures, type SecurebootMode, type TrustOptions } from '../src/revision/signature.ts';
 
 export interface SignatureVerdict {
   ok: boolean;
+  /** Pantavisor's result string when refused. */
   statusMsg?: string;
   detail?: string;
   warnings: string[];
 }
 
-export async function checkSignatures(stateText: string, state: State, mode: SecureBootMode): Promise<SignatureVerdict> {
-  const sigKeys = Object.keys(state).filter((k) => k.startsWith('_sigs/'));
-  if (sigKeys.length === 0) {
-    const uncovered = Object.keys(state).filter((k) => k !== '#spec');
-    if (mode === 'strict') return { ok: false, statusMsg: 'State not fully covered by signatures', detail: `no _sigs/*.json signature covers ${uncovered.length} keys`, warnings: [] };
-    return { ok: true, warnings: mode === 'audit' ? [`state not fully covered by signatures: ${uncovered.length} keys unsigned`] : [] };
-  }
-  void stateText;
-  return { ok: false, statusMsg: 'Signature validation failed', detail: `signed state (${sigKeys.join(', ')}) but pvs@2 verification is not available in this build`, warnings: [] };
+export function checkSignatures(stateText: string, mode: SecurebootMode, trust: TrustOptions = {}): SignatureVerdict {
+  const { value, pairs } = parseJsonWithPairs(stateText);
+  if (!isJsonObject(value)) return { ok: false, statusMsg: 'State JSON has bad format', detail: 'the state is not a JSON object', warnings: [] };
+  const check = verifyStateSignatures({ value, pairs }, mode, trust, 'runtime');
+  const line = (i: { key?: string; message: string }) => (i.key ? `${i.key}: ${i.message}` : i.message);
+  return {
+    ok: check.ok,
+    statusMsg: check.ok ? undefined : check.result,
+    detail: check.ok ? undefined : check.errors.slice(0, 5).map(line).join('; '),
+    warnings: check.warnings.map(line),
+  };
 }

@@ -4,7 +4,7 @@ import { diagnostic, printJson } from '../output.ts';
 
 export const summary = 'boot the storage\'s revision and run its containers in the foreground (Ctrl-C stops them all)';
 export const usage =
-  'pvmigrate run --storage DIR [--driver namespace|process] [--ctrl PATH] [--secureboot disabled|audit|lenient|strict] [--quickboot] [--verbose] [--json]\n' +
+  'pvmigrate run --storage DIR [--driver namespace|process] [--ctrl PATH] [--secureboot disabled|audit|lenient|strict] [--pubkey PEM] [--truststore CERTS] [--quickboot] [--verbose] [--json]\n' +
   '  exit 0 after a signal or poweroff, 3 when the device asked for a reboot, 1 when the revision is refused';
 
 const MODES = ['disabled', 'audit', 'lenient', 'strict'] as const;
@@ -16,6 +16,8 @@ export async function run(argv: string[]): Promise<number> {
     ctrl: { type: 'string' },
     secureboot: { type: 'string' },
     quickboot: { type: 'boolean' },
+    pubkey: { type: 'string' },
+    truststore: { type: 'string' },
     verbose: { type: 'boolean', short: 'v' },
   });
   positionals('run', pos, [], usage);
@@ -26,7 +28,13 @@ export async function run(argv: string[]): Promise<number> {
   if (!(MODES as readonly string[]).includes(secureboot)) throw new UsageError(`--secureboot must be one of ${MODES.join(', ')}`);
   const { Runtime, REBOOT_EXIT } = await import('../../../runtime/runtime.ts');
   const { guardProcess, isInit, mountSystem } = await import('../../../runtime/pid1.ts');
+  const { loadPublicKey, loadCertificates } = await import('../../revision/trust.ts');
+  const trust = {
+    pubkey: values.pubkey ? await loadPublicKey(values.pubkey) : undefined,
+    truststore: values.truststore ? await loadCertificates(values.truststore, 'truststore') : undefined,
+  };
   const rt = new Runtime({
+    trust,
     storageDir: values.storage,
     driver,
     ctrlPath: values.ctrl,
