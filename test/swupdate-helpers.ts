@@ -45,27 +45,45 @@ export interface SwupdateVerdict {
 }
 
 let runs = 0;
+/** One swupdate at a time per test process: under load, parallel runs lose their log (observed). */
+let queue: Promise<unknown> = Promise.resolve();
+
+function runSwupdate(dir: string, swu: string, args: string[]): Promise<string> {
+  const tmp = join(dir, `swupdate-tmp-${runs++}`);
+  return mkdir(tmp, { recursive: true }).then(
+    () =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn('swupdate', ['-c', '-l', '5', '-i', swu, ...args], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.on('error', reject);
+        child.on('close', () => {
+          clearTimeout(timer);
+          resolve(out);
+        });
+      }),
+  );
+}
+
 /**
  * swupdate -c (check only, handlers replaced by dummy) with its own TMPDIR. Judged by its log ("SWUPDATE
- * successful"), because its exit status in check mode is unreliable (reference §7).
+ * successful" or an ERROR line), because its exit status in check mode is unreliable (reference §7); a
+ * log with neither is incomplete and the run is repeated.
  */
-export async function swupdateCheck(dir: string, swu: string, args: string[]): Promise<SwupdateVerdict> {
-  const tmp = join(dir, `swupdate-tmp-${runs++}`);
-  await mkdir(tmp, { recursive: true });
-  const log = await new Promise<string>((resolve, reject) => {
-    const child = spawn('swupdate', ['-c', '-l', '5', '-i', swu, ...args], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
+export function swupdateCheck(dir: string, swu: string, args: string[]): Promise<SwupdateVerdict> {
+  const run = queue.then(async () => {
+    let log = '';
+    for (let attempt = 0; attempt < 3; attempt++) {
+      log = await runSwupdate(dir, swu, args);
+      if (log.includes('SWUPDATE successful') || log.includes('[ERROR]')) break;
+    }
+    const required = [...log.matchAll(/filename (\S+)\n.*size \d+ required/g)].map((m) => m[1]!);
+    return { ok: log.includes('SWUPDATE successful'), required: required.sort(), version: /Version (\S+)/.exec(log)?.[1], log };
   });
-  const required = [...log.matchAll(/filename (\S+)\n.*size \d+ required/g)].map((m) => m[1]!);
-  return { ok: log.includes('SWUPDATE successful'), required: required.sort(), version: /Version (\S+)/.exec(log)?.[1], log };
+  queue = run.catch(() => {});
+  return run;
 }
 
 export interface Inspect {
