@@ -138,7 +138,7 @@ const cases: Case[] = [
 
 before(async () => {
   if (skip) return;
-  work = await mkdtemp(join(tmpdir(), 'pvmigrate-mender-'));
+  work = await mkdtemp(join(tmpdir(), 'pvmigrate-mtest-'));
   // A pseudo-random 300 KiB "rootfs" (incompressible enough to exercise multi-chunk decoding).
   const seed = createHash('sha256').update('rootfs').digest();
   const blocks: Buffer[] = [];

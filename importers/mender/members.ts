@@ -24,7 +24,12 @@ export function decodedMember(src: RandomAccessSource, m: TarMember, compression
 
 /** Rewrap decoder and tar errors so they name the member they concern. */
 export function memberError(err: unknown, file: string, member: string): PvError {
-  if (err instanceof DecompressError) return new InvalidInputError('mender-compression', `${member}: ${err.message}`, { file, cause: err });
+  if (err instanceof DecompressError) return new InvalidInputError('mender-compression', `${member}: ${err.message}; the artifact is damaged`, { file, cause: err });
+  // node:zlib reports corrupt gzip with its own error codes.
+  const zcode = (err as { code?: unknown })?.code;
+  if (typeof zcode === 'string' && zcode.startsWith('Z_')) {
+    return new InvalidInputError('mender-compression', `${member}: compressed data is corrupt (${(err as Error).message}); the artifact is damaged`, { file, cause: err });
+  }
   if (err instanceof PvError) {
     if (err.message.startsWith(`${member}:`) || err.code.startsWith('mender-')) return err;
     return new InvalidInputError(err.code, `${member}: ${err.message}`, { file, cause: err });

@@ -75,7 +75,10 @@ class ArtifactReader {
 
   async peek(): Promise<TarMember | undefined> {
     if (!this.pending) {
-      const r = await this.it.next();
+      const r = await this.it.next().catch((err: unknown) => {
+        if (err instanceof InvalidInputError && err.code === 'truncated') this.fail('truncated', `the artifact is truncated: ${err.message}`);
+        throw err;
+      });
       if (r.done) return undefined;
       if (r.value.type !== 'file') this.fail('mender-structure', `outer member '${r.value.path}' is a ${r.value.type}; a Mender artifact holds regular files only`);
       this.pending = r.value;
