@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { raucInfo } from '../samples/rauc/fixtures.ts';
@@ -143,13 +143,46 @@ describe('RAUC corpus bundles', { skip }, () => {
     }
   });
 
-  test('casync bundle: inspect lists the original images; extract names the chunk store and writes nothing', async (t) => {
+  test('casync bundles: without --castr exit 2 naming the chunk store, nothing written; with it the images rebuild to the manifest hashes', async (t) => {
     const tmp = await tempDir(t);
     const file = join(dir, 'good-casync-bundle-1.5.1.raucb');
-    const out = join(tmp, 'out');
-    const r = await runCli(['extract', file, '-o', out, '--keyring', keyring]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /casync index .*good-casync-bundle-1\.5\.1\.castr\//);
+    const none = await runCli(['extract', file, '-o', join(tmp, 'none'), '--keyring', keyring]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /casync index .*good-casync-bundle-1\.5\.1\.castr\/.*--castr/);
     assert.deepEqual(readdirSync(tmp), []);
+    for (const b of ['1.4', '1.5.1', 'verity']) {
+      const out = join(tmp, b);
+      const r = await runCli(['extract', join(dir, `good-casync-bundle-${b}.raucb`), '-o', out, '--keyring', keyring, '--castr', join(dir, `good-casync-bundle-${b}.castr`), '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const info = raucInfo(join(dir, `good-casync-bundle-${b}.raucb`), [`--keyring=${keyring}`]);
+      for (const img of info.images) {
+        const name = img.filename.replace(/\.caibx$/, '');
+        const bytes = readFileSync(join(out, name));
+        assert.equal(bytes.length, img.size);
+        assert.equal(createHash('sha256').update(bytes).digest('hex'), img.sha256, `${b} ${name}`);
+      }
+    }
+  });
+
+  test('casync chunk store damaged: a corrupt chunk is exit 1 naming it, a missing chunk exit 2', async (t) => {
+    const tmp = await tempDir(t);
+    const file = join(dir, 'good-casync-bundle-1.5.1.raucb');
+    const store = join(tmp, 'store');
+    cpSync(join(dir, 'good-casync-bundle-1.5.1.castr'), store, { recursive: true });
+    chmodSync(store, 0o755);
+    const chunk = readdirSync(store).map((d) => join(store, d, readdirSync(join(store, d))[0]!)).find((f) => f.includes('/7f40/'))!;
+    chmodSync(join(store, '7f40'), 0o755);
+    const bytes = readFileSync(chunk);
+    bytes[bytes.length - 1]! ^= 0x40;
+    rmSync(chunk, { force: true });
+    writeFileSync(chunk, bytes);
+    const bad = await runCli(['extract', file, '-o', join(tmp, 'bad'), '--keyring', keyring, '--castr', store]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /7f40d757[0-9a-f]+\.cacnk: chunk (is corrupt|content does not match|holds)/);
+    rmSync(chunk);
+    const missing = await runCli(['extract', file, '-o', join(tmp, 'missing'), '--keyring', keyring, '--castr', store]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /chunk 7f40d757[0-9a-f]+ is not in the chunk store/);
+    assert.equal(existsSync(join(tmp, 'bad')) || existsSync(join(tmp, 'missing')), false);
   });
 });

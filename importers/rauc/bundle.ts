@@ -56,7 +56,7 @@ async function readPem(path: string, what: string): Promise<string> {
 
 /** Read a small file of the tree completely, refusing more than `max` bytes. */
 export async function readSmall(tree: FileTree, entry: Entry, max: number, file: string): Promise<Buffer> {
-  if (entry.size > max) throw new InvalidInputError('rauc-manifest', `${entry.path} is ${entry.size} bytes, more than ${max}`, { file });
+  if (entry.size > max) throw new InvalidInputError('rauc-file-too-large', `${entry.path} in the bundle is ${entry.size} bytes, more than the ${max} such a file can plausibly have`, { file });
   const parts: Buffer[] = [];
   for await (const c of tree.open(entry)) parts.push(c as Buffer);
   return Buffer.concat(parts);

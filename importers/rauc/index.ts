@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { InvalidInputError } from '../../src/errors.ts';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { EnvironmentError, InvalidInputError } from '../../src/errors.ts';
 import type { RandomAccessSource } from '../../src/fs/source.ts';
 import type { Artifact, Importer, Payload, TrustOptions } from '../types.ts';
-import { openBundle, type Bundle } from './bundle.ts';
+import { openBundle, readSmall, type Bundle } from './bundle.ts';
+import { casyncBlobStream, parseCaibx } from './casync.ts';
 import { openImageTree } from './image-tree.ts';
 import type { ImageType, ManifestImage } from './manifest.ts';
 import { looksLikeBundle } from './trailer.ts';
@@ -15,13 +16,13 @@ export const importer: Importer = {
   detect: looksLikeBundle,
   async open(src: RandomAccessSource, trust: TrustOptions): Promise<Artifact> {
     const bundle = await openBundle(src, trust);
-    return new RaucArtifact(src, bundle);
+    return new RaucArtifact(src, bundle, trust.castr);
   },
 };
 
 const BLOCK_HASH_INDEX = 'block-hash-index';
 /** Image types the filesystem layer may open (by content: a raw image is often an ext4 or a disk). */
-const TREE_TYPES = new Set<ImageType>(['ext4', 'vfat', 'squashfs', 'tar', 'raw', 'unknown']);
+const TREE_TYPES = new Set<ImageType>(['ext4', 'vfat', 'squashfs', 'tar', 'raw', 'unknown', 'ext4-caibx', 'vfat-caibx', 'squashfs-caibx', 'raw-caibx']);
 
 /** A stream check: the image must have exactly the manifest's size and SHA-256, or the stream errors. */
 function checkImage(name: string, size: number | undefined, sha256: string | undefined, file: string): Transform {
@@ -47,6 +48,15 @@ function isCasync(img: ManifestImage): boolean {
   return img.type === 'caidx' || img.type === 'catar' || img.type.endsWith('-caibx');
 }
 
+/** A stream that fails at once (payloads whose content cannot be produced). */
+function failing(err: Error): Readable {
+  const t = new Transform();
+  process.nextTick(() => t.destroy(err));
+  return t;
+}
+
+const MAX_INDEX = 16 << 20;
+
 class RaucArtifact implements Artifact {
   readonly format = 'rauc' as const;
   readonly file: string;
@@ -59,6 +69,7 @@ class RaucArtifact implements Artifact {
   constructor(
     private readonly src: RandomAccessSource,
     private readonly bundle: Bundle,
+    private readonly castr: string | undefined,
   ) {
     this.file = src.name;
     this.verified = bundle.verified;
@@ -88,8 +99,10 @@ class RaucArtifact implements Artifact {
     const casync = isCasync(img);
     const tree = this.bundle.tree;
     const bundleFile = this.file;
+    // A rebuilt casync blob is the original image: name it so (the manifest's filename is the index).
+    const blobIndex = img.type.endsWith('-caibx');
     const payload: Payload = {
-      name: img.filename,
+      name: blobIndex ? img.filename.replace(/\.caibx$/, '') : img.filename,
       kind: 'image',
       size: img.size ?? entry.size,
       sha256: img.sha256 ?? '',
@@ -102,28 +115,36 @@ class RaucArtifact implements Artifact {
         adaptive: img.adaptive,
         blockHashIndex,
         casync,
+        indexFile: casync ? img.filename : undefined,
         convert: img.convert,
       },
       stream(): Readable {
-        if (casync) {
-          const store = `${bundleFile.replace(/\.raucb$/, '')}.castr`;
-          const t = new Transform();
-          process.nextTick(() =>
-            t.destroy(
-              new InvalidInputError(
-                'rauc-casync',
-                `image '${img.filename}' is a casync index (${img.type}): its content is in a chunk store, by default '${store}/' next to the bundle; reading casync chunk stores (--castr) is not implemented, convert the bundle back with 'rauc extract' on a host with the store`,
-                { file: bundleFile },
-              ),
-            ),
-          );
-          return t;
-        }
-        const s = tree.open(entry);
         const check = checkImage(img.filename!, img.size, img.sha256, bundleFile);
-        s.on('error', (e) => check.destroy(e));
-        return s.pipe(check);
+        const source = casync ? casyncContent() : tree.open(entry);
+        source.on('error', (e) => check.destroy(e));
+        return source.pipe(check);
       },
+    };
+    const castr = this.castr;
+    const casyncContent = (): Readable => {
+      if (!blobIndex) {
+        return failing(new InvalidInputError('rauc-casync', `image '${img.filename}' is a casync directory tree (${img.type}); only blob indexes (.caibx) can be reconstructed`, { file: bundleFile }));
+      }
+      if (!castr) {
+        const store = `${bundleFile.replace(/\.raucb$/, '')}.castr`;
+        return failing(
+          new EnvironmentError('rauc-casync-store', `image '${img.filename}' is a casync index (${img.type}): its content is in a chunk store, by default '${store}/' next to the bundle; pass --castr <store dir> to rebuild it`, { file: bundleFile }),
+        );
+      }
+      const out = new PassThrough();
+      readSmall(tree, entry, MAX_INDEX, bundleFile)
+        .then((buf) => {
+          const blob = casyncBlobStream(parseCaibx(buf, `${bundleFile} (${img.filename})`), castr, bundleFile);
+          blob.on('error', (e) => out.destroy(e));
+          blob.pipe(out);
+        })
+        .catch((e: Error) => out.destroy(e));
+      return out;
     };
     if (TREE_TYPES.has(img.type)) payload.tree = () => openImageTree(`${bundleFile} (${img.filename})`, () => payload.stream());
     return [payload];
