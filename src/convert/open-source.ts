@@ -81,8 +81,11 @@ function pick(cands: Candidate[], file: string): { rootfs: TreeIndex; boot?: Tre
   return { rootfs: root.index, boot: boot?.index, rest: cands.filter((c) => c !== root && c !== boot) };
 }
 
-function trustGiven(t: TrustOptions): boolean {
-  return Boolean(t.key || t.keyring || t.ca || t.pubkey);
+/** Whether the flags carry trust material for this format (a mender --key says nothing about a .swu). */
+function trustGiven(format: Artifact['format'], t: TrustOptions): boolean {
+  if (format === 'mender') return Boolean(t.key);
+  if (format === 'rauc') return Boolean(t.keyring);
+  return Boolean(t.ca || t.pubkey);
 }
 
 /** An artifact's filesystem payload as a tree: the importer's own tree(), or a verified scratch copy opened by content. */
@@ -118,7 +121,7 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
       const artifact: Artifact = await importer.open(src, trust);
       closers.push(() => artifact.close());
       if (artifact.verified === false) throw new InvalidInputError('untrusted', 'signature verification failed; the artifact is not trusted', { file });
-      if (trustGiven(trust) && !artifact.signed && !trust.noVerify) {
+      if (trustGiven(artifact.format, trust) && !artifact.signed && !trust.noVerify) {
         throw new InvalidInputError('unsigned', 'the artifact is not signed but trust material was given; refusing an unsigned artifact', { file });
       }
       const cands: Candidate[] = [];

@@ -47,8 +47,9 @@ export async function run(argv: string[]): Promise<number> {
   });
   for (const w of report.warnings) diagnostic(`pvmigrate convert: warning: ${w}`);
   if (values.json) {
-    const { accounting, warnings, source, ...doc } = report;
-    printJson({ ...doc, source, accounting, warnings });
+    // Exactly the document issue 9 specifies; the accounting and source are in the repo (.pvr/json, .pvmigrate/).
+    const { revision, bsp, containers, removed, review, objects, bytes } = report;
+    printJson({ revision, bsp, containers, removed, review, objects, bytes });
     return 0;
   }
   const mb = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { repoRoot, runCli } from './helpers/cli.ts';
+import { needTool, privileged, sh } from './helpers/env.ts';
+
+const skip = privileged('sample rootfs with device nodes and ownership') || needTool('mender-artifact') || needTool('rauc') || needTool('unsquashfs');
+
+interface Listing {
+  /** path → "type mode uid gid size mtime target-or-rdev" */
+  meta: Map<string, string>;
+  /** path → sha256 of regular files */
+  sha: Map<string, string>;
+}
+
+/** `find -printf` + sha256sum of a directory: the independent view of a tree's metadata and content. */
+function listDir(dir: string, prefix = ''): Listing {
+  const meta = new Map<string, string>();
+  const out = sh('sh', ['-c', `cd "${dir}" && find . -printf '%P\\0%y %m %U %G %s %T@ %l\\0'`]);
+  const parts = out.split('\0');
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const p = parts[i] === '' ? prefix || '/' : `${prefix}/${parts[i]}`;
+    const fields = parts[i + 1]!.split(' ');
+    const [type, mode, uid, gid, size, mtime, target] = fields;
+    const shown = type === 'd' ? '' : size;
+    meta.set(p, `${type} ${mode} ${uid} ${gid} ${shown} ${Math.floor(Number(mtime))} ${target}`);
+  }
+  const sha = new Map<string, string>();
+  const sums = sh('sh', ['-c', `cd "${dir}" && find . -type f -print0 | xargs -0 -r sha256sum`]);
+  for (const line of sums.trim().split('\n').filter(Boolean)) {
+    const [h, p] = [line.slice(0, 64), line.slice(66)];
+    sha.set(`${prefix}${p.slice(1)}`, h);
+  }
+  return { meta, sha };
+}
+
+function state(repo: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(repo, '.pvr/json'), 'utf8')) as Record<string, unknown>;
+}
+
+function unsquash(repo: string, sha: string, into: string): string {
+  mkdirSync(dirname(into), { recursive: true });
+  sh('unsquashfs', ['-q', '-n', '-d', into, join(repo, '.pvr/objects', sha)]);
+  return into;
+}
+
+describe('convert: sample releases made by the real mender-artifact, rauc and a CMS-signed swu', { skip }, () => {
+  let dir: string;
+  const rel = (v: string, f: string) => join(dir, v, f);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pvmigrate-convert-'));
+    sh(join(repoRoot, 'samples/rootfs/build.sh'), [join(dir, '1.0'), '1.0']);
+    sh(join(repoRoot, 'samples/rootfs/build.sh'), [join(dir, '1.1'), '1.1', 'mender']);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const trustFor: Record<string, (d: string) => string[]> = {
+    'release.mender': () => [],
+    'release.raucb': (d) => ['--keyring', join(d, 'keys/ca.pem')],
+    'release.swu': (d) => ['--ca', join(d, 'keys/ca.pem')],
+  };
+
+  for (const artifact of Object.keys(trustFor)) {
+    it(`converts ${artifact}; every source file lands in exactly one place with its metadata`, async () => {
+      const out = join(dir, `repo-${artifact}`);
+      const r = await runCli(['convert', rel('1.0', artifact), '-o', out, '--json', ...trustFor[artifact]!(join(dir, '1.0'))]);
+      assert.equal(r.code, 0, r.stderr);
+      const doc = JSON.parse(r.stdout) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(doc), ['revision', 'bsp', 'containers', 'removed', 'review', 'objects', 'bytes']);
+      assert.deepEqual((doc.containers as { name: string; group: string }[]).map((c) => [c.name, c.group]), [['os', 'root'], ['sensor', 'app']]);
+
+      const st = state(out);
+      const src = listDir(join(dir, '1.0/rootfs'));
+      assert.equal(st['sensor/root.squashfs'], st['os/root.squashfs'], 'the app root is the base object itself');
+      const x = join(dir, `x-${artifact}`);
+      const base = listDir(unsquash(out, st['os/root.squashfs'] as string, join(x, 'base')));
+      const app = listDir(unsquash(out, st['sensor/root.ovl.squashfs'] as string, join(x, 'app')));
+      const mods = listDir(unsquash(out, st['bsp/modules.squashfs'] as string, join(x, 'modules')), '/lib/modules');
+      const fw = listDir(unsquash(out, st['bsp/firmware.squashfs'] as string, join(x, 'firmware')), '/lib/firmware');
+      const objectSha = (key: string) => st[key] as string;
+      const removed = (doc.removed as { path: string }[]).map((r) => r.path);
+
+      for (const [path, meta] of src.meta) {
+        const places: string[] = [];
+        const isDir = meta.startsWith('d ');
+        for (const [name, view] of [['base', base], ['app', app], ['modules', mods], ['firmware', fw]] as const) {
+          if (!view.meta.has(path)) continue;
+          places.push(name);
+          assert.equal(view.meta.get(path), meta, `${path} metadata in ${name}`);
+          if (src.sha.has(path)) assert.equal(view.sha.get(path), src.sha.get(path), `${path} content in ${name}`);
+        }
+        if (path === '/boot/vmlinuz-6.1.0-sample') assert.equal(objectSha('bsp/kernel.img'), src.sha.get(path)), places.push('kernel');
+        if (path === '/boot/dtbs/sample-board.dtb') assert.equal(objectSha('bsp/sample-board.dtb'), src.sha.get(path)), places.push('dtb');
+        if (removed.some((r) => path === r || path.startsWith(`${r}/`))) places.push('removed');
+        if (isDir) assert.ok(places.length >= 1, `directory ${path} is somewhere`);
+        else assert.equal(places.length, 1, `${path} is in exactly one place, found in [${places.join(', ')}]`);
+      }
+      // Nothing invented: every output entry comes from the source (lost+found is ext4's own).
+      for (const view of [base, app]) for (const p of view.meta.keys()) assert.ok(src.meta.has(p) || p.startsWith('/lost+found'), `${p} has a source`);
+
+      // Hardlinks, xattrs and the sparse file survive in the base and app layers.
+      const b = join(x, 'base');
+      assert.equal(sh('stat', ['-c', '%i', join(b, 'etc/hostname')]), sh('stat', ['-c', '%i', join(b, 'etc/hostname.bak')]));
+      assert.match(sh('getfattr', ['-n', 'security.capability', '-e', 'hex', join(b, 'usr/bin/su-helper')]), /0x0100000200200000/);
+      assert.match(sh('getfattr', ['-n', 'user.sensor.calibration', '-e', 'hex', join(x, 'app/opt/sensor/bin/sensord')]), /0x2a00ff/);
+      assert.equal(sh('stat', ['-c', '%s', join(b, 'var/lib/sparse.img')]).trim(), String(8 * 1024 * 1024));
+
+      const conf = readFileSync(join(out, '.pvr/objects', st['sensor/lxc.container.conf'] as string), 'utf8');
+      assert.match(conf, /^lxc\.init\.cmd = \/opt\/sensor\/bin\/sensord "--config" "\/opt\/sensor\/etc\/sensor\.conf"$/m);
+      assert.match(readFileSync(join(out, '.pvr/objects', st['os/lxc.container.conf'] as string), 'utf8'), /^lxc\.init\.cmd = \/sbin\/init$/m);
+      assert.deepEqual(st['bsp/run.json'], { addons: [], fdt: 'sample-board.dtb', firmware: 'firmware.squashfs', initrd_config: '', linux: 'kernel.img', modules: 'modules.squashfs' });
+      const source = st['pvmigrate/build.json'] as Record<string, unknown>;
+      assert.equal(source.sha256, sh('sha256sum', [rel('1.0', artifact)]).slice(0, 64));
+      assert.equal(source.version, '1.0');
+      // Every object is named by its content.
+      for (const name of readdirSync(join(out, '.pvr/objects'))) assert.equal(sh('sha256sum', [join(out, '.pvr/objects', name)]).slice(0, 64), name);
+    });
+  }
+
+  it('converting the same release twice gives byte-identical state and objects', async () => {
+    const a = join(dir, 'twice-a');
+    const b = join(dir, 'twice-b');
+    assert.equal((await runCli(['convert', rel('1.0', 'release.mender'), '-o', a])).code, 0);
+    assert.equal((await runCli(['convert', rel('1.0', 'release.mender'), '-o', b])).code, 0);
+    assert.deepEqual(readFileSync(join(a, '.pvr/json')), readFileSync(join(b, '.pvr/json')));
+    assert.deepEqual(readdirSync(join(a, '.pvr/objects')).sort(), readdirSync(join(b, '.pvr/objects')).sort());
+  });
+
+  it('fleet 1.0 → 1.1 (one app line): ≤ 1% of the artifact to ship, only the app layer changes, no reboot', async () => {
+    const out = join(dir, 'fleet');
+    const r = await runCli(['fleet', rel('1.0', 'release.mender'), rel('1.1', 'release.mender'), '-o', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { steps: { revision: string; artifactBytes: number; bytesToShip: number; ratio: number; reboot: boolean; changedObjects: string[]; changedKeys: string[] }[] };
+    const [first, second] = doc.steps;
+    assert.equal(first!.reboot, true);
+    assert.equal(second!.artifactBytes, readFileSync(rel('1.1', 'release.mender')).length);
+    assert.ok(second!.bytesToShip <= second!.artifactBytes / 100, `ship ${second!.bytesToShip} of ${second!.artifactBytes}`);
+    assert.deepEqual(second!.changedObjects, ['sensor/root.ovl.squashfs']);
+    assert.deepEqual(second!.changedKeys, ['sensor/root.ovl.squashfs']);
+    assert.equal(second!.reboot, false);
+    const s1 = state(join(out, first!.revision));
+    const s2 = state(join(out, second!.revision));
+    assert.equal(s1['os/root.squashfs'], s2['os/root.squashfs']);
+    assert.equal(readFileSync(join(out, second!.revision, '.pvr/config'), 'utf8'), '{"ObjectsDir":"../objects"}');
+    // The device-side cost is the new object's size, measured on disk.
+    const ovl = s2['sensor/root.ovl.squashfs'] as string;
+    assert.equal(second!.bytesToShip, readFileSync(join(out, 'objects', ovl)).length);
+  });
+
+  it('fleet refuses a series that mixes device types, leaving nothing behind', async () => {
+    const out = join(dir, 'mixed');
+    const r = await runCli(['fleet', rel('1.0', 'release.mender'), rel('1.0', 'release.swu'), '-o', out, '--ca', join(dir, '1.0/keys/ca.pem')]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /release\.swu: device types \[1\.0\] differ from \[sample-device\] of release\.mender/);
+    assert.equal(existsSync(out), false);
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.mixed')), []);
+  });
+});
