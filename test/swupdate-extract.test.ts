@@ -1,0 +1,93 @@
+/**
+ * Payloads of a .swu as the converter sees them: extract writes decoded content, tree() opens ext4 images
+ * and tar archives through the filesystem layer, and stream() re-verifies what it reads.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buffer } from 'node:stream/consumers';
+import { gzipSync } from 'node:zlib';
+import { openArtifact } from '../importers/open.ts';
+import { runCli } from './helpers/cli.ts';
+import { needTool, sh, tempDir } from './helpers/env.ts';
+import { packSwu, sha256 } from './swupdate-helpers.ts';
+
+const skip = needTool('cpio') || needTool('mkfs.ext4') || needTool('tar');
+
+async function build(dir: string) {
+  const root = join(dir, 'root');
+  await mkdir(join(root, 'etc'), { recursive: true });
+  await writeFile(join(root, 'etc', 'hostname'), 'device\n');
+  sh('mkfs.ext4', ['-q', '-F', '-d', root, join(dir, 'rootfs.ext4'), '4M']);
+  sh('tar', ['-C', root, '-cf', join(dir, 'app.tar'), 'etc']);
+  const ext4 = await readFile(join(dir, 'rootfs.ext4'));
+  await writeFile(join(dir, 'rootfs.ext4.gz'), gzipSync(ext4));
+  const s = (n: string) => readFile(join(dir, n)).then(sha256);
+  await writeFile(join(dir, 'sw-description'), `software = {
+  version = "5.0";
+  hardware-compatibility = ["1.0"];
+  images = (
+    { filename = "rootfs.ext4.gz"; device = "/dev/mmcblk0p2"; compressed = "zlib"; sha256 = "${await s('rootfs.ext4.gz')}"; },
+    { filename = "app.tar"; type = "archive"; path = "/opt"; sha256 = "${await s('app.tar')}"; }
+  );
+};`);
+  return { swu: packSwu(dir, ['sw-description', 'rootfs.ext4.gz', 'app.tar']), ext4 };
+}
+
+test('extract -o writes decompressed artifacts; nothing is left behind on failure', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const { swu, ext4 } = await build(dir);
+  const out = join(dir, 'out');
+  const r = await runCli(['extract', swu, '-o', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual((await readdir(out)).sort(), ['app.tar', 'rootfs.ext4.gz']);
+  assert.ok((await readFile(join(out, 'rootfs.ext4.gz'))).equals(ext4), 'decoded content');
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.files.find((f: { name: string }) => f.name === 'rootfs.ext4.gz').sha256, sha256(ext4));
+  // A tampered member: extract fails and leaves no output directory.
+  const bytes = await readFile(swu);
+  const at = bytes.indexOf(Buffer.from('app.tar\0')) + 120;
+  bytes[at] ^= 1;
+  await writeFile(join(dir, 'bad.swu'), bytes);
+  const bad = await runCli(['extract', join(dir, 'bad.swu'), '-o', join(dir, 'out2')]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /app\.tar/);
+  await assert.rejects(readdir(join(dir, 'out2')), { code: 'ENOENT' });
+});
+
+test('tree(): a zlib-compressed ext4 image and an archive-handler tar open as file trees', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const { swu } = await build(dir);
+  const art = await openArtifact(swu, {});
+  t.after(() => art.close());
+  for (const name of ['rootfs.ext4.gz', 'app.tar']) {
+    const p = art.payloads.find((x) => x.name === name)!;
+    assert.ok(p.tree, `${name} has a tree`);
+    const tree = await p.tree!();
+    const paths: string[] = [];
+    let hostname = '';
+    for await (const e of tree.walk()) {
+      paths.push(e.path);
+      if (e.path === '/etc/hostname') hostname = (await buffer(tree.open(e))).toString();
+    }
+    await tree.close();
+    assert.ok(paths.includes('/etc/hostname'), `${name}: ${paths.join(' ')}`);
+    assert.equal(hostname, 'device\n');
+  }
+  assert.equal(art.payloads[0]!.kind, 'image');
+  assert.equal(art.payloads[1]!.kind, 'archive');
+});
+
+test('stream() verifies again while reading: a member changed after open fails the stream', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const { swu } = await build(dir);
+  const art = await openArtifact(swu, {});
+  t.after(() => art.close());
+  const bytes = await readFile(swu);
+  const at = bytes.indexOf(Buffer.from('app.tar\0')) + 200;
+  bytes[at] ^= 0x40;
+  await writeFile(swu, bytes);
+  const p = art.payloads.find((x) => x.name === 'app.tar')!;
+  await assert.rejects(buffer(p.stream()), /app\.tar/);
+});
