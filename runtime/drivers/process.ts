@@ -4,7 +4,7 @@
  * is the lxc-overlay upper directory (disks/perm|rev/… or a per-boot directory), filled on each start with
  * the lower entries it does not already hold (copy-up emulation), then `_config/<c>/…` copied on top. The
  * init runs as a plain child in its own process group, with the root's bin directories first on PATH and
- * absolute commands resolved inside the root. No namespaces, no mounts: the container sees the host's PID
+ * absolute paths on its command line resolved inside the root when they exist there. No namespaces, no mounts: the container sees the host's PID
  * space, hostname and filesystem; lxc.mount.entry lines are not applied; PV_CTRL and PV_ROOT tell the
  * container where its control socket and root are.
  */
@@ -99,7 +99,8 @@ export class ProcessDriver implements Driver {
   async start(ctx: ContainerContext, mounted: Mounted): Promise<RunningInit> {
     const root = (mounted as Mounted & { root: string }).root;
     const cmd = ctx.lxc.initCmd.length ? [...ctx.lxc.initCmd] : ['/sbin/init'];
-    if (cmd[0].startsWith('/') && existsSync(join(root, cmd[0]))) cmd[0] = join(root, cmd[0]);
+    // No chroot: absolute paths of the command line that exist in the container root are taken from it.
+    for (let i = 0; i < cmd.length; i++) if (cmd[i].startsWith('/') && existsSync(join(root, cmd[i]))) cmd[i] = join(root, cmd[i]);
     const binDirs = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => join(root, d));
     const child = spawn(cmd[0], cmd.slice(1), {
       cwd: join(root, ctx.lxc.initCwd ?? '/'),

@@ -1,0 +1,228 @@
+// Boots real busybox revisions with both drivers and checks them from outside: through the control socket,
+// the container consoles, the host's /proc, mount table and loop devices.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { repoRoot } from './helpers/cli.ts';
+import { needTool, privileged, sh, tempDir } from './helpers/env.ts';
+import { buildRevision, type ContainerDef } from './runtime-fixture.ts';
+
+export interface CtrlReply {
+  status: number;
+  body: string;
+  json(): any;
+}
+
+/** One HTTP request over the control socket, as curl --unix-socket would send it. */
+export function ctrl(socketPath: string, method: string, path: string, body?: unknown): Promise<CtrlReply> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({ socketPath, method, path, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, json: () => JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+// Scripts run under both drivers: PV_ROOT / PV_CTRL are only set by the process driver.
+const prelude = 'R="${PV_ROOT:-}"; CTRL="${PV_CTRL:-/pantavisor/pv-ctrl}"; trap "exit 0" TERM\n';
+const idle = 'while :; do sleep 0.1; done\n';
+
+export const fiveContainers: ContainerDef[] = [
+  { name: 'data1', group: 'data', init: prelude + 'echo data-started\n' + idle },
+  {
+    name: 'base',
+    group: 'root',
+    init: prelude + 'echo "whoami pid=$$ hostname=$(hostname) init=$(cat /proc/1/comm)"\nfor i in 1 2 3; do sh -c "sleep 0.2 & exit 0"; done\necho orphans-made\n' + idle,
+  },
+  {
+    name: 'plat',
+    group: 'platform',
+    overlay: 'permanent',
+    config: { 'etc/pv-test.conf': 'from-config-overlay\n' },
+    init: prelude + 'echo "config=$(cat $R/etc/pv-test.conf)"\nn=$(cat $R/var/boots 2>/dev/null || echo 0); n=$((n+1)); echo $n > $R/var/boots; echo boots=$n\n' + idle,
+  },
+  {
+    name: 'ready',
+    group: 'app',
+    statusGoal: 'READY',
+    curl: true,
+    init:
+      prelude +
+      '[ -e $R/tmp/boot-marker ] && echo boot-marker=present || echo boot-marker=absent\ntouch $R/tmp/boot-marker\n' +
+      'sleep 0.3\ncurl -s -X POST --unix-socket "$CTRL" -H "Content-Type: application/json" -d \'{"type":"ready","payload":""}\' http://localhost/signal && echo signalled\n' +
+      idle,
+  },
+  {
+    name: 'crash',
+    group: 'app',
+    autoRecovery: { policy: 'on-failure', max_retries: 3, retry_delay: 0.2, backoff_factor: 2 },
+    init: prelude + 'if [ -e $R/tmp/crashed ]; then echo recovered; else touch $R/tmp/crashed; echo crashing; exit 3; fi\n' + idle,
+  },
+];
+
+export interface Booted {
+  child: ChildProcess;
+  exit: Promise<number>;
+  stderr: () => string;
+}
+
+export function startRuntime(storage: string, ctrlPath: string, driver: string, extra: string[] = []): Booted {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'run', '--storage', storage, '--ctrl', ctrlPath, '--driver', driver, '--secureboot', 'disabled', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout!.resume();
+  const exit = new Promise<number>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : -1))));
+  return { child, exit, stderr: () => err };
+}
+
+/** Poll GET /containers until `done` holds (or fail with the last answer). */
+export async function waitFor(ctrlPath: string, done: (cs: any[]) => boolean, what: string, timeoutMs = 20000): Promise<any[]> {
+  const t0 = Date.now();
+  let last: unknown;
+  while (Date.now() - t0 < timeoutMs) {
+    try {
+      const r = await ctrl(ctrlPath, 'GET', '/containers');
+      last = r.body;
+      if (r.status === 200 && done(r.json())) return r.json();
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}; last /containers: ${String(last)}`);
+}
+
+const byName = (cs: any[]) => Object.fromEntries(cs.map((c) => [c.name, c.status]));
+const allAtGoal = (cs: any[]) => cs.length === 5 && cs.every((c) => c.status === c.status_goal || (c.status_goal === 'STARTED' && c.status === 'READY'));
+
+function consoleOf(storage: string, c: string): string {
+  return readFileSync(join(storage, 'logs/0', c, 'lxc/console.log'), 'utf8');
+}
+
+/** pids of `root` and all its descendants, from the host's /proc. */
+function descendants(root: number): Set<number> {
+  const parent = new Map<number, number>();
+  for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* exited */
+    }
+  }
+  const out = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, pp] of parent) if (out.has(pp) && !out.has(pid)) out.add(pid), (grew = true);
+  }
+  return out;
+}
+
+function zombiesAmong(pids: Set<number>): number[] {
+  return [...pids].filter((p) => {
+    try {
+      return /^State:\s+Z/m.test(readFileSync(`/proc/${p}/status`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+function hostSnapshot(): { mounts: string; loops: string; hostname: string } {
+  return { mounts: readFileSync('/proc/self/mountinfo', 'utf8'), loops: sh('losetup', ['-a']), hostname: sh('hostname', []) };
+}
+
+async function scenario(t: import('node:test').TestContext, driver: 'namespace' | 'process'): Promise<void> {
+  const dir = await tempDir(t);
+  await buildRevision(dir, fiveContainers);
+  const storage = join(dir, 'storage');
+  sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', join(dir, 'repo'), '--storage', storage]);
+  const ctrlPath = join(dir, 'pv-ctrl');
+  const before = hostSnapshot();
+  const outside = (await readdir(dir)).sort();
+
+  const rt = startRuntime(storage, ctrlPath, driver);
+  t.after(() => rt.child.kill('SIGKILL'));
+  const cs = await waitFor(ctrlPath, allAtGoal, 'every status goal');
+  assert.deepEqual(byName(cs), { data1: 'MOUNTED', base: 'STARTED', plat: 'STARTED', ready: 'READY', crash: 'STARTED' });
+
+  // Groups started in order: data, root, platform, app.
+  const log = readFileSync(join(storage, 'logs/0/pantavisor/pantavisor.log'), 'utf8');
+  const order = [...log.matchAll(/starting group '(\w+)'/g)].map((m) => m[1]);
+  assert.deepEqual(order, ['data', 'root', 'platform', 'app']);
+  assert.match(log, /'crash' exited with status 3; auto-recovery 1\/3 in 0.2 s/);
+
+  // Consoles: MOUNTED goal never ran its init; _config visible; READY sent from inside; crash recovered.
+  assert.equal(consoleOf(storage, 'data1'), '');
+  assert.match(consoleOf(storage, 'plat'), /config=from-config-overlay\nboots=1\n/);
+  assert.match(consoleOf(storage, 'ready'), /boot-marker=absent\n[^]*signalled/);
+  assert.match(consoleOf(storage, 'crash'), /crashing\nrecovered\n/);
+  if (driver === 'namespace') {
+    // Its own PID namespace (the init is PID 1) and UTS namespace (hostname = container name).
+    assert.match(consoleOf(storage, 'base'), /whoami pid=1 hostname=base init=sh\n/);
+    assert.deepEqual(hostSnapshot().hostname, before.hostname);
+  }
+
+  // Orphaned grandchildren exited: no zombie anywhere under the runtime.
+  await waitFor(ctrlPath, () => consoleOf(storage, 'base').includes('orphans-made'), 'orphans');
+  await new Promise((r) => setTimeout(r, 600));
+  assert.deepEqual(zombiesAmong(descendants(rt.child.pid!)), []);
+
+  // Control endpoints, shaped as Pantavisor's.
+  const containers = (await ctrl(ctrlPath, 'GET', '/containers')).json();
+  assert.deepEqual(containers.find((c: any) => c.name === 'ready'), { name: 'ready', group: 'app', status: 'READY', status_goal: 'READY', restart_policy: 'container', roles: [] });
+  const groups = (await ctrl(ctrlPath, 'GET', '/groups')).json();
+  assert.deepEqual(groups.map((g: any) => [g.name, g.status.map((s: any) => s.name)]), [['data', ['data1']], ['root', ['base']], ['platform', ['plat']], ['app', ['crash', 'ready']]]);
+  const steps = (await ctrl(ctrlPath, 'GET', '/steps')).json();
+  assert.deepEqual(steps.map((s: any) => [s.name, s.status, s.current]), [['0', 'DONE', true]]);
+  const stepState = await ctrl(ctrlPath, 'GET', '/steps/0');
+  assert.equal(stepState.body, readFileSync(join(dir, 'repo/.pvr/json'), 'utf8'));
+  assert.deepEqual((await ctrl(ctrlPath, 'GET', '/steps/0/progress')).json(), { status: 'DONE', 'status-msg': 'Factory revision', progress: 100, retries: 0 });
+  assert.equal((await ctrl(ctrlPath, 'GET', '/steps/7')).status, 404);
+  assert.equal((await ctrl(ctrlPath, 'GET', '/buildinfo')).json().name, 'pvmigrate');
+  const forbidden = await ctrl(ctrlPath, 'PUT', '/containers/base', { action: 'stop' });
+  assert.equal(forbidden.status, 403);
+  assert.match(forbidden.json().Error, /restart_policy 'system'/);
+  assert.equal((await ctrl(ctrlPath, 'PUT', '/containers/nope', { action: 'stop' })).status, 404);
+  assert.equal((await ctrl(ctrlPath, 'POST', '/signal', { type: 'ready' })).status, 400, 'the device socket is not a container');
+  assert.equal((await ctrl(ctrlPath, 'PUT', '/containers/crash', { action: 'stop' })).status, 200);
+  assert.equal(byName(await waitFor(ctrlPath, (c) => byName(c).crash === 'STOPPED', 'crash stopped')).crash, 'STOPPED');
+  assert.equal((await ctrl(ctrlPath, 'PUT', '/containers/crash', { action: 'start' })).status, 200);
+  await waitFor(ctrlPath, (c) => byName(c).crash === 'STARTED', 'crash started again');
+  assert.equal((await ctrl(ctrlPath, 'PUT', '/containers/crash', { action: 'restart' })).status, 200);
+  await waitFor(ctrlPath, (c) => byName(c).crash === 'STARTED', 'crash restarted');
+  assert.equal((await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE', payload: 'test done' })).status, 200);
+  assert.equal(await rt.exit, 0, rt.stderr());
+
+  // Second boot: the permanent overlay kept its file, the boot overlay did not.
+  const rt2 = startRuntime(storage, ctrlPath, driver);
+  t.after(() => rt2.child.kill('SIGKILL'));
+  await waitFor(ctrlPath, allAtGoal, 'every status goal, second boot');
+  assert.match(consoleOf(storage, 'plat'), /boots=1\n[^]*boots=2\n/);
+  assert.equal(consoleOf(storage, 'ready').match(/boot-marker=absent/g)?.length, 2);
+  assert.equal((await ctrl(ctrlPath, 'POST', '/commands', { op: 'REBOOT_DEVICE' })).status, 200);
+  assert.equal(await rt2.exit, 3, 'reboot asks the supervisor for a fresh start');
+
+  // Nothing left behind on the host: mounts, loop devices, files outside storage.
+  await new Promise((r) => setTimeout(r, 300));
+  const after = hostSnapshot();
+  assert.equal(after.mounts, before.mounts);
+  assert.equal(after.loops, before.loops);
+  assert.deepEqual((await readdir(dir)).sort(), outside);
+}
+
+test('namespace driver: five containers across groups, READY, auto-recovery, overlays, namespaces, ctrl, clean host', { skip: privileged('namespaces, loop and overlay mounts') || needTool('mksquashfs') || needTool('curl') }, (t) =>
+  scenario(t, 'namespace'),
+);
+
+test('process driver: the same lifecycle without root', { skip: needTool('mksquashfs') || needTool('curl') }, (t) => scenario(t, 'process'));
