@@ -120,10 +120,10 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
     if (importer) {
       const artifact: Artifact = await importer.open(src, trust);
       closers.push(() => artifact.close());
-      if (artifact.verified === false) throw new InvalidInputError('untrusted', 'signature verification failed; the artifact is not trusted', { file });
       if (trustGiven(artifact.format, trust) && !artifact.signed && !trust.noVerify) {
         throw new InvalidInputError('unsigned', 'the artifact is not signed but trust material was given; refusing an unsigned artifact', { file });
       }
+      if (artifact.verified === false) throw new InvalidInputError('untrusted', 'signature verification failed; the artifact is not trusted', { file });
       const cands: Candidate[] = [];
       const extras: ExtraPayload[] = [];
       const fsPayloads = new Map<Candidate, Payload>();

@@ -57,7 +57,12 @@ export async function extractZip(file: string, dir: string): Promise<ZipMember[]
         zip.readEntry();
       });
       zip.on('end', () => resolve());
-      zip.on('error', (err: Error) => reject(new InvalidInputError('zip-format', `corrupt zip: ${err.message}`, { file })));
+      zip.on('error', (err: Error) => {
+        // yauzl checks names itself while listing; report those as the traversal they are.
+        const named = /^(invalid relative path|absolute path): (.*)$/.exec(err.message);
+        if (named) reject(new InvalidInputError('zip-traversal', `member '${named[2]}' ${traversalProblem(named[2]!) ?? 'has an unsafe name'}; refusing the archive`, { file }));
+        else reject(new InvalidInputError('zip-format', `corrupt zip: ${err.message}`, { file }));
+      });
       zip.readEntry();
     });
     for (const entry of entries) {
