@@ -5,11 +5,11 @@ import { InvalidInputError, fromSystemError } from '../errors.ts';
 import { fsyncDir, writeFileAtomically } from '../fs/atomic.ts';
 import { canonicalize, type JsonObject } from '../revision/canonical-json.ts';
 import { initRepo } from '../revision/pvr-repo.ts';
-import { SYSTEM_SPEC, type State } from '../revision/state.ts';
+import { SYSTEM_SPEC, classifyKey, isSha256, type State } from '../revision/state.ts';
 import { openSource } from './open-source.ts';
 import { convertInto, planFor, readPlan, refuseExisting, unzipIfNeeded, workDirFor, type ConvertReport } from './pipeline.ts';
 import { silentProgress, type Progress } from './progress.ts';
-import { compareStates } from './step.ts';
+import { diffStates } from '../revision/diff.ts';
 
 export interface FleetOptions {
   trust: TrustOptions;
@@ -120,7 +120,9 @@ export async function fleet(inputs: string[], out: string, options: FleetOptions
         await writeFileAtomically(join(repoDir, '.pvr', 'config'), canonicalize({ ObjectsDir: '../objects' }));
         const { state, objects, report } = await convertInto(repo, src, plan, { planFile: options.planFile, scratch, progress, repoPath: join(resolve(out), name) });
         for (const o of objects) sizes.set(o.sha256, o.bytes);
-        const step = compareStates(prev, state, (sha) => sizes.get(sha) ?? 0);
+        const step = await diffStates(prev, state, async (sha) => sizes.get(sha));
+        // Keys the runtime acts on: tooling metadata (pvmigrate/build.json: new version, new hash) changes every release.
+        const changedKeys = [...step.added, ...step.removed, ...step.changed].filter((k) => classifyKey(k, (state[k] ?? prev[k])!) !== 'ignored').sort();
         steps.push({
           revision: name,
           source: report.source,
@@ -129,9 +131,9 @@ export async function fleet(inputs: string[], out: string, options: FleetOptions
           bytesToShip: step.bytesToShip,
           ratio: src.info.size > 0 ? step.bytesToShip / src.info.size : 0,
           reboot: step.reboot,
-          ...(step.rebootKey ? { rebootKey: step.rebootKey } : {}),
-          changedKeys: step.changed,
-          changedObjects: step.changedObjects,
+          ...(step.rebootReasons[0] ? { rebootKey: step.rebootReasons[0].key } : {}),
+          changedKeys,
+          changedObjects: changedKeys.filter((k) => isSha256(state[k])),
         });
         const { revision, containers, removed, review, objects: n, bytes } = report;
         releases.push({ revision, containers, removed, review, objects: n, bytes });
