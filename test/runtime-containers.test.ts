@@ -1,41 +1,19 @@
 // Boots real busybox revisions with both drivers and checks them from outside: through the control socket,
 // the container consoles, the host's /proc, mount table and loop devices.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from './helpers/cli.ts';
 import { needTool, privileged, sh, tempDir } from './helpers/env.ts';
-import { buildRevision, type ContainerDef } from './runtime-fixture.ts';
-
-export interface CtrlReply {
-  status: number;
-  body: string;
-  json(): any;
-}
-
-/** One HTTP request over the control socket, as curl --unix-socket would send it. */
-export function ctrl(socketPath: string, method: string, path: string, body?: unknown): Promise<CtrlReply> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ socketPath, method, path, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {} }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, json: () => JSON.parse(text) }));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+import { buildRevision, ctrl, startRuntime, waitFor, type ContainerDef } from './runtime-fixture.ts';
 
 // Scripts run under both drivers: PV_ROOT / PV_CTRL are only set by the process driver.
 const prelude = 'R="${PV_ROOT:-}"; CTRL="${PV_CTRL:-/pantavisor/pv-ctrl}"; trap "exit 0" TERM\n';
 const idle = 'while :; do sleep 0.1; done\n';
 
-export const fiveContainers: ContainerDef[] = [
+const fiveContainers: ContainerDef[] = [
   { name: 'data1', group: 'data', init: prelude + 'echo data-started\n' + idle },
   {
     name: 'base',
@@ -67,40 +45,6 @@ export const fiveContainers: ContainerDef[] = [
     init: prelude + 'if [ -e $R/tmp/crashed ]; then echo recovered; else touch $R/tmp/crashed; echo crashing; exit 3; fi\n' + idle,
   },
 ];
-
-export interface Booted {
-  child: ChildProcess;
-  exit: Promise<number>;
-  stderr: () => string;
-}
-
-export function startRuntime(storage: string, ctrlPath: string, driver: string, extra: string[] = []): Booted {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'run', '--storage', storage, '--ctrl', ctrlPath, '--driver', driver, '--secureboot', 'disabled', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdout!.resume();
-  const exit = new Promise<number>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : -1))));
-  return { child, exit, stderr: () => err };
-}
-
-/** Poll GET /containers until `done` holds (or fail with the last answer). */
-export async function waitFor(ctrlPath: string, done: (cs: any[]) => boolean, what: string, timeoutMs = 20000): Promise<any[]> {
-  const t0 = Date.now();
-  let last: unknown;
-  while (Date.now() - t0 < timeoutMs) {
-    try {
-      const r = await ctrl(ctrlPath, 'GET', '/containers');
-      last = r.body;
-      if (r.status === 200 && done(r.json())) return r.json();
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}; last /containers: ${String(last)}`);
-}
 
 const byName = (cs: any[]) => Object.fromEntries(cs.map((c) => [c.name, c.status]));
 const allAtGoal = (cs: any[]) => cs.length === 5 && cs.every((c) => c.status === c.status_goal || (c.status_goal === 'STARTED' && c.status === 'READY'));
@@ -138,8 +82,10 @@ function zombiesAmong(pids: Set<number>): number[] {
   });
 }
 
-function hostSnapshot(): { mounts: string; loops: string; hostname: string } {
-  return { mounts: readFileSync('/proc/self/mountinfo', 'utf8'), loops: sh('losetup', ['-a']), hostname: sh('hostname', []) };
+/** The host's mounts and loop devices that involve `dir` (other test files may mount elsewhere meanwhile). */
+function hostSnapshot(dir: string): { mounts: string[]; loops: string[]; hostname: string } {
+  const mine = (text: string) => text.split('\n').filter((l) => l.includes(dir));
+  return { mounts: mine(readFileSync('/proc/self/mountinfo', 'utf8')), loops: mine(sh('losetup', ['-a'])), hostname: sh('hostname', []) };
 }
 
 async function scenario(t: import('node:test').TestContext, driver: 'namespace' | 'process'): Promise<void> {
@@ -148,12 +94,13 @@ async function scenario(t: import('node:test').TestContext, driver: 'namespace' 
   const storage = join(dir, 'storage');
   sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', join(dir, 'repo'), '--storage', storage]);
   const ctrlPath = join(dir, 'pv-ctrl');
-  const before = hostSnapshot();
+  const before = hostSnapshot(dir);
   const outside = (await readdir(dir)).sort();
 
   const rt = startRuntime(storage, ctrlPath, driver);
   t.after(() => rt.child.kill('SIGKILL'));
   const cs = await waitFor(ctrlPath, allAtGoal, 'every status goal');
+  assert.deepEqual(hostSnapshot(dir).mounts, [], 'container mounts live in private mount namespaces only');
   assert.deepEqual(byName(cs), { data1: 'MOUNTED', base: 'STARTED', plat: 'STARTED', ready: 'READY', crash: 'STARTED' });
 
   // Groups started in order: data, root, platform, app.
@@ -170,7 +117,7 @@ async function scenario(t: import('node:test').TestContext, driver: 'namespace' 
   if (driver === 'namespace') {
     // Its own PID namespace (the init is PID 1) and UTS namespace (hostname = container name).
     assert.match(consoleOf(storage, 'base'), /whoami pid=1 hostname=base init=sh\n/);
-    assert.deepEqual(hostSnapshot().hostname, before.hostname);
+    assert.deepEqual(hostSnapshot(dir).hostname, before.hostname);
   }
 
   // Orphaned grandchildren exited: no zombie anywhere under the runtime.
@@ -215,9 +162,10 @@ async function scenario(t: import('node:test').TestContext, driver: 'namespace' 
 
   // Nothing left behind on the host: mounts, loop devices, files outside storage.
   await new Promise((r) => setTimeout(r, 300));
-  const after = hostSnapshot();
-  assert.equal(after.mounts, before.mounts);
-  assert.equal(after.loops, before.loops);
+  const after = hostSnapshot(dir);
+  assert.deepEqual(after.mounts, before.mounts);
+  assert.deepEqual(after.loops, before.loops);
+  assert.deepEqual(before.mounts, [], 'nothing of ours was mounted on the host before');
   assert.deepEqual((await readdir(dir)).sort(), outside);
 }
 

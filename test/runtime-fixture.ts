@@ -3,10 +3,12 @@
  * links), optionally curl with its shared libraries (a real HTTP-over-unix-socket client for the control
  * socket), packed with the real mksquashfs, committed into a pvr repo by the revision core.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { initRepo } from '../src/revision/pvr-repo.ts';
+import { repoRoot } from './helpers/cli.ts';
 import { sh } from './helpers/env.ts';
 
 const APPLETS = ['sh', 'sleep', 'cat', 'echo', 'hostname', 'ls', 'ps', 'mkdir', 'touch', 'grep', 'wget', 'kill', 'true', 'false', 'test', 'env', 'date', 'rm', 'stat', 'readlink', 'wc', 'trap', 'mount', 'head', 'tr', 'seq', 'printf'];
@@ -95,3 +97,58 @@ export async function buildRevision(dir: string, containers: ContainerDef[], opt
   await repo.commitTree();
   return repoDir;
 }
+
+export interface CtrlReply {
+  status: number;
+  body: string;
+  json(): any;
+}
+
+/** One HTTP request over the control socket, as curl --unix-socket would send it. */
+export function ctrl(socketPath: string, method: string, path: string, body?: unknown): Promise<CtrlReply> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({ socketPath, method, path, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, json: () => JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+export interface Booted {
+  child: ChildProcess;
+  exit: Promise<number>;
+  stderr: () => string;
+}
+
+export function startRuntime(storage: string, ctrlPath: string, driver: string, extra: string[] = []): Booted {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'run', '--storage', storage, '--ctrl', ctrlPath, '--driver', driver, '--secureboot', 'disabled', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout!.resume();
+  const exit = new Promise<number>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : -1))));
+  return { child, exit, stderr: () => err };
+}
+
+/** Poll GET /containers until `done` holds (or fail with the last answer). */
+export async function waitFor(ctrlPath: string, done: (cs: any[]) => boolean, what: string, timeoutMs = 20000): Promise<any[]> {
+  const t0 = Date.now();
+  let last: unknown;
+  while (Date.now() - t0 < timeoutMs) {
+    try {
+      const r = await ctrl(ctrlPath, 'GET', '/containers');
+      last = r.body;
+      if (r.status === 200 && done(r.json())) return r.json();
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}; last /containers: ${String(last)}`);
+}
+
