@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { EnvironmentError, InvalidInputError, UsageError, fromSystemError } from '../../src/errors.ts';
 import { CERT_PURPOSES, type CertPurpose } from '../../src/crypto/chain.ts';
@@ -24,8 +25,8 @@ export interface Bundle {
   /** The CMS in the trailer was envelopedData (crypt bundle after `rauc encrypt`). */
   encryptedCms: boolean;
   manifest: Manifest;
-  /** Raw manifest bytes as signed (inline) or as read from the squashfs (plain). */
-  manifestBytes: Buffer;
+  /** SHA-256 of the manifest bytes as loaded (RAUC ≥ 1.9 "manifest hash"; identifies a verity bundle). */
+  manifestHash: string;
   verified: boolean | null;
   signer?: CertInfo;
   chain: CertInfo[];
@@ -154,5 +155,6 @@ export async function openBundle(src: RandomAccessSource, trust: TrustOptions): 
   for (const u of manifest.unknown) warnings.push(`manifest: unknown ${u.startsWith('[') && !u.includes(' ') ? 'group' : 'key'} ${u} (kept; rauc would reject it)`);
   if (manifest.hooks?.filename) warnings.push(`bundle hooks '${manifest.hooks.filename}' (${manifest.hooks.hooks.join(', ') || 'none enabled'}) have no Pantavisor equivalent`);
   if (manifest.handler?.filename) warnings.push(`custom install handler '${manifest.handler.filename}' has no Pantavisor equivalent`);
-  return { format: manifest.bundle.format, encryptedCms, manifest, manifestBytes: manifestBytes!, verified, signer, chain, signingTime, files, tree, warnings };
+  const manifestHash = createHash('sha256').update(manifestBytes!).digest('hex');
+  return { format: manifest.bundle.format, encryptedCms, manifest, manifestHash, verified, signer, chain, signingTime, files, tree, warnings };
 }

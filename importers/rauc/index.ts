@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { EnvironmentError, InvalidInputError } from '../../src/errors.ts';
 import type { RandomAccessSource } from '../../src/fs/source.ts';
-import type { Artifact, Importer, Payload, TrustOptions } from '../types.ts';
+import type { Artifact, Importer, Payload, SourceMetadata, TrustOptions } from '../types.ts';
 import { openBundle, readSmall, type Bundle } from './bundle.ts';
 import { casyncBlobStream, parseCaibx } from './casync.ts';
 import { openImageTree } from './image-tree.ts';
@@ -63,7 +63,7 @@ class RaucArtifact implements Artifact {
   readonly signed = true;
   readonly verified: boolean | null;
   readonly payloads: Payload[];
-  readonly source;
+  readonly source: SourceMetadata;
   readonly warnings: string[];
 
   constructor(
@@ -75,7 +75,12 @@ class RaucArtifact implements Artifact {
     this.verified = bundle.verified;
     this.warnings = bundle.warnings;
     const m = bundle.manifest;
-    this.source = { name: m.description, version: m.version, compatible: [m.compatible] };
+    // RAUC has no artifact name; description, build and [meta.*] travel as provides for the revision's metadata.
+    const provides: Record<string, string> = {};
+    if (m.description !== undefined) provides['rauc.description'] = m.description;
+    if (m.build !== undefined) provides['rauc.build'] = m.build;
+    for (const [label, kv] of Object.entries(m.meta)) for (const [k, v] of Object.entries(kv)) provides[`rauc.meta.${label}.${k}`] = v;
+    this.source = { version: m.version, compatible: [m.compatible], provides };
     this.payloads = m.images.flatMap((img) => this.payloadOf(img));
   }
 
@@ -189,9 +194,10 @@ class RaucArtifact implements Artifact {
     ];
     if (m.description) lines.push(`  description: ${m.description}`);
     if (m.build) lines.push(`  build:       ${m.build}`);
+    lines.push(`  manifest:    sha256 ${b.manifestHash}`);
     lines.push(
       b.verified === true
-        ? `  signature:   verified, signed by '${b.signer!.subject}'${b.chain.length > 1 ? ` via ${b.chain.slice(1).map((c) => `'${c.subject}'`).join(' → ')}` : ''}`
+        ? `  signature:   verified, signed by '${b.signer!.subject}'${b.chain.length > 1 ? ` via ${b.chain.slice(1).map((c) => `'${c.subject}'`).join(' → ')}` : ''}${b.signingTime ? ` at ${b.signingTime.toISOString()}` : ''}`
         : `  signature:   not verified (--no-verify)${b.signer ? `; claims signer '${b.signer.subject}'` : ''}`,
     );
     lines.push(`  images (${this.payloads.length}):`);
