@@ -1,0 +1,31 @@
+/**
+ * A revision given on the command line: a pvr repo directory, or an export tarball imported into a
+ * temporary repo that `close()` removes.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromSystemError } from '../errors.ts';
+import { importTarball } from './export.ts';
+import { openRepo, type PvrRepo } from './pvr-repo.ts';
+
+export interface OpenRevision {
+  repo: PvrRepo;
+  close(): Promise<void>;
+}
+
+export async function openRevision(path: string): Promise<OpenRevision> {
+  const st = await stat(path).catch((err: unknown) => {
+    throw fromSystemError(err, path);
+  });
+  if (st.isDirectory()) return { repo: await openRepo(path), close: async () => {} };
+  const work = await mkdtemp(join(tmpdir(), 'pvmigrate-revision-'));
+  const close = (): Promise<void> => rm(work, { recursive: true, force: true });
+  try {
+    const { dir } = await importTarball(path, join(work, 'repo'));
+    return { repo: await openRepo(dir), close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
