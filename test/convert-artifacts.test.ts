@@ -67,8 +67,10 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
   for (const artifact of Object.keys(trustFor)) {
     it(`converts ${artifact}; every source file lands in exactly one place with its metadata`, async () => {
       const out = join(dir, `repo-${artifact}`);
-      const r = await runCli(['convert', rel('1.0', artifact), '-o', out, '--json', ...trustFor[artifact]!(join(dir, '1.0'))]);
+      const r = await runCli(['convert', rel('1.0', artifact), '-o', out, '--json', '--initrd', rel('1.0', 'initrd.img'), ...trustFor[artifact]!(join(dir, '1.0'))]);
       assert.equal(r.code, 0, r.stderr);
+      const v = await runCli(['validate', out]);
+      assert.equal(v.code, 0, `validate: ${v.stdout}${v.stderr}`);
       const doc = JSON.parse(r.stdout) as Record<string, unknown>;
       assert.deepEqual(Object.keys(doc), ['revision', 'bsp', 'containers', 'removed', 'review', 'objects', 'bytes']);
       assert.deepEqual((doc.containers as { name: string; group: string }[]).map((c) => [c.name, c.group]), [['os', 'root'], ['sensor', 'app']]);
@@ -112,7 +114,10 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
       const conf = readFileSync(join(out, '.pvr/objects', st['sensor/lxc.container.conf'] as string), 'utf8');
       assert.match(conf, /^lxc\.init\.cmd = \/opt\/sensor\/bin\/sensord "--config" "\/opt\/sensor\/etc\/sensor\.conf"$/m);
       assert.match(readFileSync(join(out, '.pvr/objects', st['os/lxc.container.conf'] as string), 'utf8'), /^lxc\.init\.cmd = \/sbin\/init$/m);
-      assert.deepEqual(st['bsp/run.json'], { addons: [], fdt: 'sample-board.dtb', firmware: 'firmware.squashfs', initrd_config: '', linux: 'kernel.img', modules: 'modules.squashfs' });
+      assert.deepEqual(st['bsp/run.json'], {
+        addons: [], fdt: 'sample-board.dtb', firmware: 'firmware.squashfs', initrd: 'pv-initrd.img', initrd_config: '', linux: 'kernel.img', modules: 'modules.squashfs',
+      });
+      assert.equal(st['bsp/pv-initrd.img'], sh('sha256sum', [rel('1.0', 'initrd.img')]).slice(0, 64));
       const source = st['pvmigrate/build.json'] as Record<string, unknown>;
       assert.equal(source.sha256, sh('sha256sum', [rel('1.0', artifact)]).slice(0, 64));
       assert.equal(source.version, '1.0');
@@ -120,6 +125,19 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
       for (const name of readdirSync(join(out, '.pvr/objects'))) assert.equal(sh('sha256sum', [join(out, '.pvr/objects', name)]).slice(0, 64), name);
     });
   }
+
+  it('signs with --sign-key/--x5c and exports: validate --mode strict accepts repo and tarball against the CA', async () => {
+    const out = join(dir, 'signed');
+    const tgz = join(dir, 'signed.tgz');
+    const keys = join(dir, '1.0/keys');
+    const r = await runCli(['convert', rel('1.0', 'release.mender'), '-o', out, '--initrd', rel('1.0', 'initrd.img'), '--sign-key', join(keys, 'signer.key'), '--x5c', join(keys, 'signer.pem'), '--export', tgz]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const target of [out, tgz]) {
+      const v = await runCli(['validate', target, '--mode', 'strict', '--truststore', join(keys, 'ca.pem')]);
+      assert.equal(v.code, 0, `validate ${target}: ${v.stdout}${v.stderr}`);
+    }
+    assert.deepEqual(sh('tar', ['tzf', tgz]).trim().split('\n').sort(), ['json', ...readdirSync(join(out, '.pvr/objects')).map((o) => `objects/${o}`)].sort());
+  });
 
   it('converting the same release twice gives byte-identical state and objects', async () => {
     const a = join(dir, 'twice-a');

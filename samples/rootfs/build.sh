@@ -5,7 +5,7 @@
 #
 #   build.sh OUT VERSION [formats]     formats: any of "mender rauc swu" (default all three), or "none"
 #
-# Writes OUT/rootfs/ (needs root: device nodes, ownership), OUT/rootfs.ext4, OUT/release.mender,
+# Writes OUT/rootfs/ (needs root: device nodes, ownership), OUT/rootfs.ext4, OUT/initrd.img, OUT/release.mender,
 # OUT/release.raucb (verity) and OUT/release.swu (CMS), both signed by OUT/keys/signer.pem issued by OUT/keys/ca.pem.
 # Everything in the rootfs has a fixed mtime and only /opt/sensor/etc/sensor.conf depends on VERSION,
 # so two versions differ by exactly one line of the app.
@@ -87,6 +87,18 @@ mb=$(( $(du -sm --apparent-size "$root" | cut -f1) * 3 / 2 + 16 ))
 rm -f "$out/rootfs.ext4"
 mkfs.ext4 -q -F -d "$root" -U 6f1c3c4e-7a53-4a53-9a55-5a5a5a5a5a5a -E hash_seed=6f1c3c4e-7a53-4a53-9a55-5a5a5a5a5a5b \
   -L rootfs -b 4096 -I 256 -O ^has_journal "$out/rootfs.ext4" "${mb}M" > /dev/null 2>&1
+
+# A busybox initramfs standing in for the runtime's initrd (convert --initrd); the same bytes for every version.
+ird=$out/initrd-root
+rm -rf "$ird"
+mkdir -p "$ird/bin" "$ird/proc" "$ird/sys" "$ird/dev"
+cp /bin/busybox "$ird/bin/busybox"
+ln -s busybox "$ird/bin/sh"
+printf '#!/bin/sh\nmount -t proc proc /proc\nexec /bin/sh\n' > "$ird/init"
+chmod 0755 "$ird/init"
+find "$ird" -exec touch -h -d "@$epoch" {} +
+(cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet | gzip -n -9) > "$out/initrd.img"
+rm -rf "$ird"
 
 keys=$out/keys
 mkdir -p "$keys"

@@ -99,6 +99,10 @@ export async function planFor(src: OpenedSource, options: { initrd?: string }): 
   const { config, review } = classifyExtras(src.extras, plan.containers);
   plan.config = config;
   plan.review = [...review, ...plan.review];
+  if (!plan.bsp.initrd && !plan.bsp.fit) {
+    // The image's own initrd boots the old OS, not the runtime; without one the revision does not validate.
+    plan.review.push({ item: 'bsp/pv-initrd.img', kind: 'unknown', reason: 'no runtime initrd given: convert again with --initrd FILE (or set bsp.initrd in the plan) so the revision can boot', file: null });
+  }
   return validatePlan(plan);
 }
 
