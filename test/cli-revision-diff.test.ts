@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { canonicalize, parseJson } from '../src/revision/canonical-json.ts';
+import { applyMergePatch } from '../src/revision/diff.ts';
+import { initRepo } from '../src/revision/pvr-repo.ts';
+import { runCli } from './helpers/cli.ts';
+import { sh, tempDir } from './helpers/env.ts';
+
+const samples = fileURLToPath(new URL('../samples/revision/', import.meta.url));
+
+test('diff --json of the sample revisions: app-only change, no reboot, bytes = the new objects', async (t) => {
+  const work = await tempDir(t);
+  for (const n of ['a', 'b']) await (await initRepo(join(work, n))).commitTree(join(samples, n));
+  const r = await runCli(['diff', join(work, 'a'), join(work, 'b'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const d = JSON.parse(r.stdout);
+  assert.deepEqual(Object.keys(d), ['added', 'removed', 'changed', 'bytesToShip', 'reboot', 'patch']);
+  assert.deepEqual(d.changed, ['_config/app/etc/app.conf', 'app/root.squashfs']);
+  assert.equal(d.reboot, false);
+  const size = (f: string): number => Number(sh('stat', ['-c', '%s', join(samples, 'b', f)]).trim());
+  assert.equal(d.bytesToShip, size('app/root.squashfs') + size('_config/app/etc/app.conf'));
+  const a = parseJson(readFileSync(join(work, 'a/.pvr/json')));
+  assert.equal(canonicalize(applyMergePatch(a, parseJson(JSON.stringify(d.patch)))), readFileSync(join(work, 'b/.pvr/json'), 'utf8'));
+  // The reverse direction through an export tarball gives the same keys.
+  assert.equal((await runCli(['export', join(work, 'a'), '-o', join(work, 'a.tgz')])).code, 0);
+  const back = JSON.parse((await runCli(['diff', join(work, 'b'), join(work, 'a.tgz'), '--json'])).stdout);
+  assert.deepEqual(back.changed, d.changed);
+  const human = await runCli(['diff', join(work, 'a'), join(work, 'b')]);
+  assert.match(human.stdout, /reboot: no; restart app/);
+});
+
+test('demo (npm start) builds, signs, validates, diffs and exports the samples', async () => {
+  const r = await runCli(['demo', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.ok, true);
+  assert.deepEqual(
+    doc.steps.map((s: { step: string }) => s.step),
+    ['build revision A', 'validate A (strict)', 'build revision B', 'validate B (strict)', 'diff A → B', 'export B and validate the tarball'],
+  );
+});
