@@ -244,3 +244,43 @@ test('truncated artifacts exit 1 at every cut, never hang', { skip: skipTools },
     assert.equal(peerValid(file), false, `mender-artifact also refuses the cut at ${cut}`);
   }
 });
+
+test('zstd and xz members are read by their suffix (mender-artifact ≥ 3.10 writes .zst)', { skip: skipTools || needTool('zstd') || needTool('xz') }, async (t) => {
+  const f = await fixture(t);
+  const m = f.members;
+  sh('gzip', ['-dk', join(m, 'header.tar.gz'), join(m, 'data/0000.tar.gz')]);
+  sh('zstd', ['-q', '-19', join(m, 'header.tar'), '-o', join(m, 'header.tar.zst')]);
+  sh('zstd', ['-q', join(m, 'data/0000.tar'), '-o', join(m, 'data/0000.tar.zst')]);
+  sh('xz', ['-k', '-9', join(m, 'header.tar')]);
+  sh('xz', ['-k', join(m, 'data/0000.tar')]);
+  const manifest = await readFile(join(m, 'manifest'), 'utf8');
+  for (const ext of ['.zst', '.xz']) {
+    const headerSum = createHash('sha256').update(await readFile(join(m, `header.tar${ext}`))).digest('hex');
+    await writeFile(join(m, 'manifest'), manifest.replace(/^[0-9a-f]{64} {2}header\.tar\.gz$/m, `${headerSum}  header.tar${ext}`));
+    const file = rebuild(m, ['version', 'manifest', `header.tar${ext}`, `data/0000.tar${ext}`], join(f.dir, `re${ext}.mender`));
+    const r = await inspect(file);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.json!.payloads[0].files.map((x) => [x.name, x.size, x.compression]), [['rootfs.ext4', f.rootfs.length, ext === '.zst' ? 'zstd' : 'xz']]);
+    assert.equal(r.json!.payloads[0].files[0].sha256, createHash('sha256').update(f.rootfs).digest('hex'));
+  }
+});
+
+test('a payload stream re-verifies: bytes changed after open fail the stream instead of passing through', { skip: skipTools }, async (t) => {
+  const f = await fixture(t);
+  const { openArtifact } = await import('../importers/open.ts');
+  const a = await openArtifact(f.plain, {});
+  try {
+    const b = await readFile(f.plain);
+    b[b.indexOf(f.rootfs.subarray(0, 64)) + 1000] ^= 1;
+    await writeFile(f.plain, b);
+    let err: Error | undefined;
+    try {
+      for await (const _ of a.payloads[0].stream());
+    } catch (e) {
+      err = e as Error;
+    }
+    assert.match(String(err?.message), /'data\/0000\/rootfs\.ext4' changed since it was verified/);
+  } finally {
+    await a.close();
+  }
+});
