@@ -199,6 +199,8 @@ interface Variant {
   tree: 'small' | 'many+5g' | 'many+100m';
   /** Extent-mapped: add an uninitialised (fallocated) extent over stale data with debugfs. */
   extents: boolean;
+  /** Set a 20,000-byte xattr through the kernel, which stores it in an EA inode. */
+  eaInode?: boolean;
 }
 
 const VARIANTS: Variant[] = [
@@ -209,6 +211,7 @@ const VARIANTS: Variant[] = [
   { name: 'ext4 without extents (block maps)', args: ['-t', 'ext4', '-O', '^extent,^64bit'], tree: 'small', extents: false },
   { name: 'ext4 1 KiB blocks (extent tree depth 2)', args: ['-t', 'ext4', '-b', '1024'], tree: 'small', extents: true },
   { name: 'ext4 128-byte inodes (xattrs in blocks only)', args: ['-t', 'ext4', '-I', '128'], tree: 'small', extents: true },
+  { name: 'ext4 ea_inode (xattr value in its own inode)', args: ['-t', 'ext4', '-O', 'ea_inode'], tree: 'small', extents: true, eaInode: true },
   { name: 'ext4 meta_bg', args: ['-t', 'ext4', '-O', 'meta_bg,^resize_inode'], tree: 'small', extents: true },
 ];
 
@@ -243,6 +246,15 @@ describe('ext2/3/4 images read back as the kernel mounts them', { skip }, () => 
       } else {
         sh('mke2fs', ['-q', '-F', ...v.args, '-N', '2000', '-E', 'root_owner=0:0', '-d', trees('small'), img, '48M']);
       }
+      if (v.eaInode) {
+        sh('mount', ['-o', 'loop', img, mnt]);
+        try {
+          sh('setfattr', ['-n', 'user.huge', '-v', createHash('sha512').update('ea').digest('hex').repeat(160).slice(0, 20000), join(mnt, 'etc/passwd')]);
+        } finally {
+          sh('umount', [mnt]);
+        }
+        assert.match(sh('debugfs', ['-R', 'stat /etc/passwd', img]), /File ACL: 0\b/, 'the big value is not in an xattr block');
+      }
       if (v.extents) {
         // Stale random bytes in free blocks, then an unwritten extent over them: it must read as zeros.
         const cmds = join(work, 'cmds');
@@ -267,6 +279,7 @@ describe('ext2/3/4 images read back as the kernel mounts them', { skip }, () => 
       assert.equal(ours.length, truth.listing.length);
       for (let i = 0; i < ours.length; i++) assert.deepEqual(ours[i], truth.listing[i]);
       assert.ok(ours.some((e) => e.path === '/usr/lib/busybox-hard' && e.nlink === 3 && e.xattrs?.['user.big']));
+      if (v.eaInode) assert.equal(Buffer.from(ours.find((e) => e.path === '/etc/passwd')!.xattrs!['user.huge']!, 'base64').length, 20000);
 
       // Hardlink identity: the reader's inode numbers are the kernel's.
       const tree = await openImageFile(img);
