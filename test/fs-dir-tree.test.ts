@@ -30,6 +30,7 @@ test('openDirTree reports what find/stat/getfattr report', { skip: needTool('get
   await chmod(join(root, 'suid'), 0o4755);
   await chmod(join(root, 'sub dir'), 0o1777);
   await symlink('sub dir', join(root, 'to-dir'));
+  await symlink('/nonexistent', join(root, 'dangling'));
   const odd = 'n\u00e9\nx \\y';
   await writeFile(join(root, odd), '');
   sh('mkfifo', [join(root, 'fifo')]);

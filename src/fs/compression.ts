@@ -57,7 +57,11 @@ export function decompressSync(kind: Exclude<Compression, 'xz'>, input: Buffer, 
       case 'gzip':
         return gunzipSync(input, { maxOutputLength: Math.max(1, maxOut) });
       case 'zstd': {
-        const out = zstdDecompress(input, new Uint8Array(maxOut));
+        // fzstd sizes its output from the frame header, so refuse an oversized claim before it allocates.
+        const claimed = zstdContentSize(input);
+        if (claimed !== undefined && claimed > maxOut) throw new DecompressError('zstd', `frame claims ${claimed} bytes, more than the expected ${maxOut}`);
+        const out = zstdDecompress(input);
+        if (out.byteLength > maxOut) throw new DecompressError('zstd', `output exceeds the expected ${maxOut} bytes`);
         return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
       }
       case 'lz4':
@@ -68,6 +72,27 @@ export function decompressSync(kind: Exclude<Compression, 'xz'>, input: Buffer, 
   } catch (err) {
     if (err instanceof DecompressError) throw err;
     throw new DecompressError(kind, (err as Error).message);
+  }
+}
+
+/** Frame_Content_Size of a zstd frame header (RFC 8878 §3.1.1.1), when the frame records it. */
+function zstdContentSize(b: Buffer): number | undefined {
+  if (b.length < 6 || b.readUInt32LE(0) !== 0xfd2fb528) return undefined;
+  const fhd = b[4]!;
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  let p = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]!;
+  const size = fcsFlag === 0 ? single : [1, 2, 4, 8][fcsFlag]!;
+  if (size === 0 || p + size > b.length) return undefined;
+  switch (size) {
+    case 1:
+      return b[p];
+    case 2:
+      return b.readUInt16LE(p) + 256;
+    case 4:
+      return b.readUInt32LE(p);
+    default:
+      return Number(b.readBigUInt64LE(p));
   }
 }
 

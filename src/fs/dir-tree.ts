@@ -62,7 +62,7 @@ function decodeValue(v: string): Buffer {
 /** Every xattr under `root`, keyed by tree path ("/" for the root), from a single getfattr run. */
 async function readAllXattrs(root: string): Promise<Map<string, Record<string, Buffer>>> {
   const out = new Map<string, Record<string, Buffer>>();
-  const child = spawn('getfattr', ['-R', '-P', '-d', '-m', '-', '-e', 'base64', '--absolute-names', '--', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'base64', '--absolute-names', '--', root], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
   const spawned = new Promise<number>((res, rej) => {

@@ -152,6 +152,7 @@ export class DataWriter {
     }
     if (total !== size) throw new InvalidInputError('source-changed', `${entry.path} has ${total} bytes, ${size} expected (changed while read?)`);
 
+    if (small) hash.update(block);
     const key = hash.digest('hex');
     const earlier = this.seen.get(key);
     if (earlier) {

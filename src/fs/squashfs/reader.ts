@@ -157,7 +157,7 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
     };
     const blockList = async (size: number, fragment: number): Promise<number[]> => {
       const n = fragment === NO_FRAGMENT ? Math.ceil(size / sb.blockSize) : Math.floor(size / sb.blockSize);
-      if (n * 4 > inodeEnd - sb.inodeTable + METADATA_SIZE) throw new CorruptImage(`file size ${size} needs more block pointers than the inode table holds`);
+      if (n * 4 > (Math.ceil((inodeEnd - sb.inodeTable) / 3) + 1) * METADATA_SIZE) throw new CorruptImage(`file size ${size} needs more block pointers than the inode table holds`);
       const b = await take(n * 4);
       const out = new Array<number>(n);
       for (let i = 0; i < n; i++) out[i] = b.readUInt32LE(i * 4);
