@@ -19,6 +19,7 @@ import { FileSource, type RandomAccessSource } from '../../src/fs/source.ts';
 import type { Payload, PayloadKind } from '../types.ts';
 import { aesDecipher, type AesKey } from './aes.ts';
 import { NOT_CONVERTIBLE, type Entry } from './description.ts';
+import { sha256For, type Sha256 } from './parallel-hash.ts';
 
 /** Enough decoded bytes to recognise a filesystem (ext4 superblock, GPT header, vfat BPB, tar header). */
 const HEAD_BYTES = 64 * 1024;
@@ -64,22 +65,25 @@ function decodeError(err: unknown, e: Entry, file: string): PvError {
 
 /** Counts and hashes what passes, keeping the first HEAD_BYTES. */
 class Measure extends Writable {
-  readonly hash = createHash('sha256');
   size = 0;
   private readonly headParts: Buffer[] = [];
   private headLen = 0;
+  constructor(readonly hash: Sha256 & { dispose?(): void }) {
+    super({ highWaterMark: 1 << 20 });
+  }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.hash.update(chunk);
     this.size += chunk.length;
     if (this.headLen < HEAD_BYTES) {
       const part = chunk.subarray(0, HEAD_BYTES - this.headLen);
       this.headParts.push(Buffer.from(part));
       this.headLen += part.length;
     }
-    cb();
+    const pending = this.hash.update(chunk);
+    if (pending) pending.then(() => cb(), cb);
+    else cb();
   }
-  result(): Decoding {
-    return { sha256: this.hash.digest('hex'), size: this.size, head: Buffer.concat(this.headParts) };
+  async result(): Promise<Decoding> {
+    return { sha256: await this.hash.digest(), size: this.size, head: Buffer.concat(this.headParts) };
   }
 }
 
@@ -90,32 +94,42 @@ class Measure extends Writable {
 export async function scanMember(src: RandomAccessSource, member: CpioMember, decode: Entry[], aes: AesKey | undefined): Promise<MemberScan> {
   const file = src.name;
   const sum = new ByteSum();
-  const stored = createHash('sha256');
-  const branches = decode.map((e) => {
-    const input = new PassThrough({ highWaterMark: 1 << 20 });
-    const measure = new Measure();
-    const done = pipeline([input, ...decodeStages(e, aes, file), measure]).then(
-      () => measure.result(),
-      (err: unknown) => {
-        throw decodeError(err, e, file);
-      },
-    );
-    done.catch(() => {}); // observed below; avoid an unhandled rejection while the read loop runs
-    return { e, input, done };
-  });
+  // Large members hash on worker threads, beside the byte sum and the decoders.
+  const stored = sha256For(member.size);
+  const measures: Measure[] = [];
   try {
-    for await (const chunk of src.stream(member.dataOffset, member.size) as AsyncIterable<Buffer>) {
-      if (member.format === 'crc') sum.update(chunk);
-      stored.update(chunk);
-      for (const b of branches) if (!b.input.write(chunk)) await waitDrain(b.input, b.done);
+    const branches = decode.map((e) => {
+      const input = new PassThrough({ highWaterMark: 1 << 20 });
+      // The decoded size is unknown until the end; a compressed member is guessed to expand about 4×.
+      const measure = new Measure(sha256For(e.compressed ? member.size * 4 : member.size));
+      measures.push(measure);
+      const done = pipeline([input, ...decodeStages(e, aes, file), measure]).then(
+        () => measure.result(),
+        (err: unknown) => {
+          throw decodeError(err, e, file);
+        },
+      );
+      done.catch(() => {}); // observed below; avoid an unhandled rejection while the read loop runs
+      return { e, input, done };
+    });
+    try {
+      for await (const chunk of src.stream(member.dataOffset, member.size) as AsyncIterable<Buffer>) {
+        const hashing = stored.update(chunk);
+        if (member.format === 'crc') sum.update(chunk);
+        for (const b of branches) if (!b.input.write(chunk)) await waitDrain(b.input, b.done);
+        if (hashing) await hashing;
+      }
+    } finally {
+      for (const b of branches) b.input.end();
     }
+    if (member.format === 'crc' && sum.value !== member.check) throw cpioChecksumError(member, sum.value, file);
+    const decoded = new Map<Entry, Decoding>();
+    for (const b of branches) decoded.set(b.e, await b.done);
+    return { storedSha256: await stored.digest(), decoded };
   } finally {
-    for (const b of branches) b.input.end();
+    stored.dispose?.();
+    for (const m of measures) m.hash.dispose?.();
   }
-  if (member.format === 'crc' && sum.value !== member.check) throw cpioChecksumError(member, sum.value, file);
-  const decoded = new Map<Entry, Decoding>();
-  for (const b of branches) decoded.set(b.e, await b.done);
-  return { storedSha256: stored.digest('hex'), decoded };
 }
 
 function waitDrain(s: PassThrough, failed: Promise<unknown>): Promise<unknown> {

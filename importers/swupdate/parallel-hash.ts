@@ -1,0 +1,90 @@
+/**
+ * SHA-256 on a worker thread, so hashing a large member (and its decoded content) runs beside the crc
+ * byte sum and the decoders instead of after them. Flow-controlled: at most MAX_INFLIGHT bytes are queued
+ * to the worker, so a slow worker never lets memory grow.
+ */
+import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+
+const MAX_INFLIGHT = 8 << 20;
+/** Below this, a worker's start-up costs more than it saves. */
+export const PARALLEL_THRESHOLD = 16 << 20;
+
+// Plain CommonJS evaluated in the worker: no loader needed for TypeScript.
+const WORKER = `
+const { parentPort } = require('node:worker_threads');
+const hash = require('node:crypto').createHash('sha256');
+parentPort.on('message', (m) => {
+  if (m === null) parentPort.postMessage({ digest: hash.digest('hex') });
+  else { hash.update(m); parentPort.postMessage({ done: m.byteLength }); }
+});`;
+
+export interface Sha256 {
+  update(chunk: Buffer): Promise<void> | void;
+  digest(): Promise<string>;
+}
+
+class WorkerSha256 implements Sha256 {
+  private readonly worker = new Worker(WORKER, { eval: true });
+  private inflight = 0;
+  private waiting: (() => void) | undefined;
+  private result: ((hex: string) => void) | undefined;
+  private failed: Error | undefined;
+
+  constructor() {
+    this.worker.on('message', (m: { done?: number; digest?: string }) => {
+      if (m.digest !== undefined) this.result?.(m.digest);
+      else {
+        this.inflight -= m.done!;
+        if (this.inflight <= MAX_INFLIGHT) this.release();
+      }
+    });
+    this.worker.on('error', (e) => {
+      this.failed = e;
+      this.release();
+    });
+  }
+
+  private release(): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.();
+  }
+
+  async update(chunk: Buffer): Promise<void> {
+    if (this.failed) throw this.failed;
+    const copy = new Uint8Array(chunk); // the caller keeps using its chunk; this copy moves to the worker
+    this.inflight += copy.byteLength;
+    this.worker.postMessage(copy, [copy.buffer]);
+    if (this.inflight > MAX_INFLIGHT) await new Promise<void>((r) => (this.waiting = r));
+  }
+
+  async digest(): Promise<string> {
+    if (this.failed) throw this.failed;
+    const hex = await new Promise<string>((resolve) => {
+      this.result = resolve;
+      this.worker.postMessage(null);
+    });
+    await this.worker.terminate();
+    return hex;
+  }
+
+  dispose(): void {
+    void this.worker.terminate();
+  }
+}
+
+class InlineSha256 implements Sha256 {
+  private readonly hash = createHash('sha256');
+  update(chunk: Buffer): void {
+    this.hash.update(chunk);
+  }
+  async digest(): Promise<string> {
+    return this.hash.digest('hex');
+  }
+}
+
+/** A worker-backed hash for large inputs, an inline one otherwise. */
+export function sha256For(expectedBytes: number): Sha256 & { dispose?(): void } {
+  return expectedBytes >= PARALLEL_THRESHOLD ? new WorkerSha256() : new InlineSha256();
+}
