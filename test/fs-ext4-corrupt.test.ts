@@ -1,0 +1,128 @@
+// Corrupt ext4 images end in a clear InvalidInputError (exit 1 from the CLI), never a hang or a crash.
+import assert from 'node:assert/strict';
+import { readFile, writeFile, mkdir, open, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runCli } from './helpers/cli.ts';
+import { needTool, sh, tempDir } from './helpers/env.ts';
+import { PvError } from '../src/errors.ts';
+import { openExt4 } from '../src/fs/ext4/reader.ts';
+import { BufferSource } from '../src/fs/source.ts';
+
+const skip = needTool('mke2fs') || needTool('debugfs');
+
+/** A small ext4 image (1 KiB blocks) with a directory, a symlink and a fragmented file (depth-1 extent tree). */
+async function smallImage(dir: string, extra: string[] = []): Promise<string> {
+  const tree = join(dir, 'tree');
+  await mkdir(join(tree, 'dir/sub'), { recursive: true });
+  await writeFile(join(tree, 'dir/file'), 'content\n');
+  await symlink('dir/file', join(tree, 'link'));
+  const fh = await open(join(tree, 'frag'), 'w');
+  for (let i = 0; i < 40; i++) await fh.write(Buffer.alloc(1024, i + 1), 0, 1024, i * 2048);
+  await fh.close();
+  const img = join(dir, 'img.ext4');
+  sh('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '1024', ...extra, '-d', tree, img, '4M']);
+  return img;
+}
+
+async function lsFails(img: string, pattern: RegExp): Promise<void> {
+  const r = await runCli(['ls', '--json', img]);
+  assert.equal(r.code, 1, `exit 1 expected, got ${r.code}: ${r.stderr}`);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, pattern);
+  assert.ok(r.stderr.includes(img), 'the error names the image');
+  assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+}
+
+test('a truncated image is reported as truncated', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  const bytes = await readFile(img);
+  await writeFile(img, bytes.subarray(0, bytes.length / 2));
+  await lsFails(img, /truncated/);
+});
+
+test('a superblock with an absurd geometry is refused', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  const fh = await open(img, 'r+');
+  await fh.write(Buffer.from([0, 0, 0, 0]), 0, 4, 1024 + 0x28); // s_inodes_per_group = 0
+  await fh.close();
+  await lsFails(img, /inodes per group 0/);
+});
+
+test('a directory linked into its own subdirectory (a loop) is detected', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  sh('debugfs', ['-w', '-R', 'ln /dir /dir/sub/back', img]);
+  await lsFails(img, /loops/);
+});
+
+test('an extent tree whose leaf claims to be an index is refused', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  const ex = sh('debugfs', ['-R', 'ex /frag', img]);
+  // "0/ 1   1/  1     0 -    79  1234           80": the index entry's physical block is the leaf.
+  const m = /^\s*0\/\s*1\s+\d+\/\s*\d+\s+\d+\s*-\s*\d+\s+(\d+)/m.exec(ex);
+  assert.ok(m, `frag has a depth-1 extent tree:\n${ex}`);
+  const leaf = Number(m[1]);
+  const fh = await open(img, 'r+');
+  const depth = Buffer.alloc(2);
+  depth.writeUInt16LE(1);
+  await fh.write(depth, 0, 2, leaf * 1024 + 6);
+  await fh.close();
+  await lsFails(img, /extent tree depth 1 is invalid/);
+});
+
+test('a file size beyond what the block map can address is refused', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  sh('debugfs', ['-w', '-R', 'sif /dir/file size 0x100000000000000', img]);
+  await lsFails(img, /beyond what its block map can address/);
+});
+
+// i_block words: 0-2 the extent header, 3 ee_block, 4 ee_len and start_hi, 5 start_lo of the first extent.
+test('an extent pointing outside the filesystem is refused', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  sh('debugfs', ['-w', '-R', 'sif /dir/file block[5] 99999999', img]);
+  await lsFails(img, /lie outside the \d+-block filesystem/);
+});
+
+test('random byte flips in metadata end in success or an InvalidInputError, never a crash or hang', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir, ['-O', '^metadata_csum']);
+  const pristine = await readFile(img);
+  // Deterministic xorshift so a failure can be replayed.
+  let seed = 0x9e3779b9;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  // Metadata lives in the first groups' tables and the inode table: flip bytes in the first 300 KiB.
+  let failures = 0;
+  for (let round = 0; round < 300; round++) {
+    const bytes = Buffer.from(pristine);
+    for (let k = 0; k < 8; k++) bytes[1024 + rand(300 * 1024)] ^= 1 << rand(8);
+    const started = Date.now();
+    try {
+      const tree = await openExt4(new BufferSource(bytes, `round-${round}`));
+      let entries = 0;
+      for await (const e of tree.walk()) {
+        if (++entries > 10_000) break;
+        if (e.type !== 'file') continue;
+        // A flipped size can legitimately describe a sparse file of terabytes: read a bounded prefix.
+        let read = 0;
+        for await (const c of tree.open(e)) if ((read += (c as Buffer).length) > 8 << 20) break;
+      }
+    } catch (err) {
+      assert.ok(err instanceof PvError, `round ${round}: ${(err as Error).stack}`);
+      assert.equal(err.exitCode, 1, `round ${round}: ${err.message}`);
+      failures++;
+    }
+    assert.ok(Date.now() - started < 5000, `round ${round} took ${Date.now() - started} ms`);
+  }
+  assert.ok(failures > 0, 'some flips are detected');
+});
