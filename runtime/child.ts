@@ -10,25 +10,29 @@ export function exitOf(child: ChildProcess): Promise<ExitInfo> {
   });
 }
 
-/** SIGTERM `pid`, SIGKILL after `graceMs` if `exited` has not settled. */
-export async function terminate(pid: number, exited: Promise<ExitInfo>, graceMs: number, killPid = pid): Promise<ExitInfo> {
-  const send = (p: number, sig: NodeJS.Signals) => {
+/**
+ * SIGTERM `pid` (repeated every 250 ms: an init that is PID 1 of its namespace drops the signal until its
+ * handler is installed, e.g. right after it started), SIGKILL after `graceMs` if `exited` has not settled.
+ */
+export async function terminate(pid: number, exited: Promise<ExitInfo>, graceMs: number): Promise<ExitInfo> {
+  const send = (sig: NodeJS.Signals) => {
     try {
-      process.kill(p, sig);
+      process.kill(pid, sig);
     } catch {
       /* already gone */
     }
   };
-  send(pid, 'SIGTERM');
+  send('SIGTERM');
+  const again = setInterval(() => send('SIGTERM'), 250);
   let timer: NodeJS.Timeout | undefined;
   const killed = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
-      send(killPid, 'SIGKILL');
-      if (killPid !== pid) send(pid, 'SIGKILL');
+      send('SIGKILL');
       resolve();
     }, graceMs);
   });
   await Promise.race([exited, killed]);
+  clearInterval(again);
   clearTimeout(timer);
   return exited;
 }

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from './helpers/cli.ts';
+import { repoRoot, runCli } from './helpers/cli.ts';
 import { needTool, privileged, sh, tempDir } from './helpers/env.ts';
 import { buildRevision, ctrl, startRuntime, waitFor, type ContainerDef } from './runtime-fixture.ts';
 
@@ -148,8 +148,19 @@ async function scenario(t: import('node:test').TestContext, driver: 'namespace' 
   await waitFor(ctrlPath, (c) => byName(c).crash === 'STARTED', 'crash started again');
   assert.equal((await ctrl(ctrlPath, 'PUT', '/containers/crash', { action: 'restart' })).status, 200);
   await waitFor(ctrlPath, (c) => byName(c).crash === 'STARTED', 'crash restarted');
-  assert.equal((await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE', payload: 'test done' })).status, 200);
+  // pvcontrol verbs map onto the same endpoints.
+  const ls = await runCli(['pvcontrol', '--socket', ctrlPath, 'ls', '--json']);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.deepEqual(JSON.parse(ls.stdout), (await ctrl(ctrlPath, 'GET', '/containers')).json());
+  const denied = await runCli(['pvcontrol', '--socket', ctrlPath, 'containers', 'stop', 'base']);
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /answered 403: Container has restart_policy 'system'/);
+  const prog = await runCli(['pvcontrol', '--socket', ctrlPath, 'steps', 'show-progress', '0', '--json']);
+  assert.equal(JSON.parse(prog.stdout).status, 'DONE');
+  const off = await runCli(['pvcontrol', '--socket', ctrlPath, 'commands', 'poweroff', 'test', 'done']);
+  assert.equal(off.code, 0, off.stderr);
   assert.equal(await rt.exit, 0, rt.stderr());
+  assert.match(readFileSync(join(storage, 'logs/0/pantavisor/pantavisor.log'), 'utf8'), /POWEROFF_DEVICE requested: test done/);
 
   // Second boot: the permanent overlay kept its file, the boot overlay did not.
   const rt2 = startRuntime(storage, ctrlPath, driver);
