@@ -38,7 +38,7 @@ export async function bench(): Promise<void> {
       // The runtime's own clock: from "booting revision" to the last container STARTED (excludes node/tsx start-up).
       const log = readFileSync(join(storage, 'logs/0/pantavisor/pantavisor.log'), 'utf8').split('\n');
       const at = (l: string | undefined) => Date.parse(l?.split(' ')[1] ?? '');
-      const bootLine = log.findLastIndex((l) => l.includes('booting revision'));
+      const bootLine = log.map((l) => l.includes('booting revision')).lastIndexOf(true);
       const lastStarted = log.slice(bootLine).filter((l) => l.includes('status is now STARTED')).pop();
       const inner = (at(lastStarted) - at(log[bootLine])) / 1000;
       console.log(
