@@ -1,12 +1,14 @@
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { link, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fsyncDir } from '../fs/atomic.ts';
 import { Readable } from 'node:stream';
 import { lxcContainerConf } from '../build/lxc-config.ts';
 import { bspRunJson, containerRunJson, type BspFiles } from '../build/run-json.ts';
 import { SOURCE_KEY, sourceJson, type SourceInfo } from '../build/source-json.ts';
 import { filterTree } from '../build/tree-filter.ts';
-import { InvalidInputError } from '../errors.ts';
+import { InvalidInputError, fromSystemError } from '../errors.ts';
 import type { Entry, FileTree } from '../fs/file-tree.ts';
 import type { JsonObject } from '../revision/canonical-json.ts';
 import type { PvrRepo } from '../revision/pvr-repo.ts';
@@ -52,12 +54,28 @@ async function putStream(inputs: RevisionInputs, data: Readable): Promise<{ sha2
   return { sha256: r.sha256, bytes: r.size };
 }
 
+/**
+ * Write a squashfs and adopt it as an object: hashed in place, then hard-linked under its name (the scratch
+ * directory is beside the object store, so no second copy of a large image is written). An object already
+ * present keeps its inode, as the store's own no-clobber publish does.
+ */
 async function putSquashfs(inputs: RevisionInputs, tree: FileTree, name: string): Promise<{ sha256: string; bytes: number }> {
   const { writeSquashfs } = await import('../fs/squashfs/writer.ts');
   const file = join(inputs.scratch, name.replace(/\//g, '_'));
   try {
-    await writeSquashfs(tree, file, { comp: 'gzip' });
-    return await putStream(inputs, createReadStream(file));
+    const { size } = await writeSquashfs(tree, file, { comp: 'gzip' });
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) hash.update(chunk);
+    const sha256 = hash.digest('hex');
+    const target = inputs.repo.objects.path(sha256);
+    try {
+      await link(file, target);
+      await fsyncDir(dirname(target));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EXDEV') return await putStream(inputs, createReadStream(file));
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, target);
+    }
+    return { sha256, bytes: size };
   } finally {
     await rm(file, { force: true });
   }

@@ -1,0 +1,74 @@
+// convert of a ~128 MB Mender rootfs artifact against the native manual pipeline doing the least comparable
+// work (payload out of the artifact with tar, files out of ext4 with debugfs rdump, mksquashfs, sha256sum),
+// then the same conversion of a ~1 GB artifact to show peak RSS stays flat as the image grows.
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measure, measurePvmigrate, report, type Measurement } from './measure.ts';
+
+const build = fileURLToPath(new URL('../samples/rootfs/build.sh', import.meta.url));
+
+/** The manual pipeline a migration script would run; one shell so GNU time sees every stage. */
+const NATIVE = [
+  'set -e',
+  'tar -xOf "$1" data/0000.tar.gz | tar -xzO > "$2/rootfs.ext4"',
+  'mkdir "$2/root"',
+  'debugfs -R "rdump / $2/root" "$2/rootfs.ext4" > /dev/null 2>&1',
+  'mksquashfs "$2/root" "$2/root.squashfs" -comp gzip -noappend -quiet > /dev/null',
+  'sha256sum "$2/root.squashfs" > /dev/null',
+].join('\n');
+
+function sample(dir: string, extraMiB: number): string {
+  const r = spawnSync(build, [dir, '1.0', 'mender'], { env: { ...process.env, EXTRA_MB: String(extraMiB) }, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`samples/rootfs/build.sh failed: ${r.stderr}`);
+  spawnSync('cat', [join(dir, 'release.mender')], { stdio: 'ignore' });
+  return join(dir, 'release.mender');
+}
+
+async function ours(dir: string, artifact: string, n: number): Promise<Measurement> {
+  const runs: Measurement[] = [];
+  for (let i = 0; i < n; i++) {
+    const out = join(dir, `repo-${i}`);
+    runs.push(measurePvmigrate(['convert', artifact, '-o', out, '--initrd', join(dir, 'initrd.img'), '--json']));
+    await rm(out, { recursive: true, force: true });
+  }
+  return runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+}
+
+export async function bench(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log('convert: skipped (the sample rootfs has device nodes and owners: run as root)');
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-bench-convert-'));
+  try {
+    const small = join(dir, 'small');
+    const artifact = sample(small, 120);
+    const mib = (statSync(artifact).size / 1048576).toFixed(0);
+    const natives: Measurement[] = [];
+    for (let i = 0; i < 2; i++) {
+      const w = join(small, `native-${i}`);
+      await mkdir(w);
+      natives.push(measure('bash', ['-c', NATIVE, 'native', artifact, w]));
+      await rm(w, { recursive: true, force: true });
+    }
+    const peer = natives.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const mine = await ours(small, artifact, 2);
+    report(`convert ${mib} MiB Mender rootfs artifact (whole split revision vs one squashfs)`, mine, peer, 'tar+debugfs+mksquashfs+sha256sum');
+    await rm(small, { recursive: true, force: true });
+
+    const big = join(dir, 'big');
+    const bigArtifact = sample(big, 1000);
+    const large = await ours(big, bigArtifact, 1);
+    console.log(
+      `  ${(statSync(bigArtifact).size / 1048576).toFixed(0)} MiB artifact: pvmigrate ${large.seconds.toFixed(2)} s, peak RSS ${large.maxRssMiB.toFixed(0)} MiB ` +
+        `(${mib} MiB: ${mine.maxRssMiB.toFixed(0)} MiB)`,
+    );
+    console.log('  targets: time ≤ 1.0× the native pipeline, peak RSS ≤ 300 MiB and flat from 128 MiB to 1 GiB');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
