@@ -1,5 +1,5 @@
 import { constants, createDecipheriv, createECDH, createHash, createPrivateKey, privateDecrypt, type KeyObject } from 'node:crypto';
-import { EnvironmentError, InvalidInputError } from '../errors.ts';
+import { EnvironmentError, InvalidInputError, PvError } from '../errors.ts';
 import { DerError, TAG, children, ctx, encodeTlv, expectTag, oidString, type Tlv } from './der.ts';
 import { OID, parseContentInfo } from './cms.ts';
 
@@ -143,50 +143,61 @@ export function decryptEnvelopedData(opts: DecryptOptions): { contentType: strin
   if (keyType !== 'rsa' && keyType !== 'ec') {
     throw new EnvironmentError('decrypt-key-type', `decryption key is ${keyType}; only RSA and EC keys are supported`, { file: opts.keyFile });
   }
-  let recipients: Recipient[];
-  let eci: Tlv[];
+  let found: Attempt;
   try {
-    const { contentType, content } = parseContentInfo(opts.cms);
-    if (contentType !== OID.envelopedData) throw new DerError(`content type ${contentType} is not envelopedData`);
-    const f = children(expectTag(content, TAG.SEQUENCE, 'EnvelopedData'));
-    let i = 1;
-    if (f[i]?.tag === ctx(0)) i++; // originatorInfo
-    recipients = children(expectTag(f[i++], TAG.SET, 'recipientInfos')).flatMap((r): Recipient[] => {
-      if (r.tag === TAG.SEQUENCE) return [{ kind: 'ktri', el: r }];
-      if (r.tag === ctx(1)) return [{ kind: 'kari', el: r }];
-      return []; // kekri, pwri, ori: not used by RAUC
-    });
-    eci = children(expectTag(f[i], TAG.SEQUENCE, 'encryptedContentInfo'));
+    found = tryRecipients(opts.cms, key, keyType, file);
   } catch (err) {
-    if (err instanceof InvalidInputError) throw err;
+    if (err instanceof PvError) throw err;
     throw new InvalidInputError('cms-malformed', `encrypted CMS is malformed (${(err as Error).message}); the file is corrupt or truncated`, { file, cause: err });
   }
+  if (found.opened) return found.opened;
+  throw new InvalidInputError(
+    'cms-not-recipient',
+    `the decryption key opens none of the ${found.recipients} recipients (${found.mine} of its type ${keyType.toUpperCase()}) of the encrypted CMS; pass the private key the bundle was encrypted to`,
+    { file },
+  );
+}
+
+interface Attempt {
+  opened?: { contentType: string; content: Buffer };
+  recipients: number;
+  mine: number;
+}
+
+/** Every recipient of the key's type, until one yields a content key that decrypts the content (DER errors propagate). */
+function tryRecipients(cms: Buffer, key: KeyObject, keyType: 'rsa' | 'ec', file?: string): Attempt {
+  const { contentType: outer, content } = parseContentInfo(cms);
+  if (outer !== OID.envelopedData) throw new DerError(`content type ${outer} is not envelopedData`);
+  const f = children(expectTag(content, TAG.SEQUENCE, 'EnvelopedData'));
+  let i = 1;
+  if (f[i]?.tag === ctx(0)) i++; // originatorInfo
+  const recipients = children(expectTag(f[i++], TAG.SET, 'recipientInfos')).flatMap((r): Recipient[] => {
+    if (r.tag === TAG.SEQUENCE) return [{ kind: 'ktri', el: r }];
+    if (r.tag === ctx(1)) return [{ kind: 'kari', el: r }];
+    return []; // kekri, pwri, ori: not used by RAUC
+  });
+  const eci = children(expectTag(f[i], TAG.SEQUENCE, 'encryptedContentInfo'));
   const contentType = oidString(eci[0]!);
   const encAlg = children(expectTag(eci[1], TAG.SEQUENCE, 'contentEncryptionAlgorithm'));
   const cipher = CONTENT_CIPHERS[oidString(encAlg[0]!)];
   if (!cipher) throw new InvalidInputError('cms-unsupported', `content encryption ${oidString(encAlg[0]!)} is not supported`, { file });
   const iv = expectTag(encAlg[1], TAG.OCTET_STRING, 'IV').value;
   const ecEl = eci[2];
-  if (!ecEl) throw new InvalidInputError('cms-malformed', 'encrypted CMS has no encrypted content', { file });
+  if (!ecEl) throw new DerError('no encrypted content');
   const ciphertext = ecEl.tag === ctx(0, false) ? ecEl.value : Buffer.concat(children(ecEl).map((c) => c.value));
 
   const mine = recipients.filter((r) => (keyType === 'rsa' ? r.kind === 'ktri' : r.kind === 'kari'));
   for (const r of mine) {
-    const ceks = r.kind === 'ktri' ? ktriKeys(r.el, key) : kariKeys(r.el, key);
-    for (const cek of ceks) {
+    for (const cek of r.kind === 'ktri' ? ktriKeys(r.el, key) : kariKeys(r.el, key)) {
       try {
         const dec = createDecipheriv(cipher, cek, iv);
         // A wrong key passes PKCS#1 v1.5 unpadding only by chance (~2^-16), and must then also give a key of the
         // cipher's exact length and valid CBC padding: a false success is out of reach.
-        return { contentType, content: Buffer.concat([dec.update(ciphertext), dec.final()]) };
+        return { opened: { contentType, content: Buffer.concat([dec.update(ciphertext), dec.final()]) }, recipients: recipients.length, mine: mine.length };
       } catch {
         // Wrong content key: keep trying.
       }
     }
   }
-  throw new InvalidInputError(
-    'cms-not-recipient',
-    `the decryption key opens none of the ${recipients.length} recipients (${mine.length} of its type ${keyType.toUpperCase()}) of the encrypted CMS; pass the private key the bundle was encrypted to`,
-    { file },
-  );
+  return { recipients: recipients.length, mine: mine.length };
 }

@@ -61,6 +61,7 @@ export function parseCertificate(der: Buffer): Certificate {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(der);
+    void x509.publicKey; // a malformed key must fail here, not later inside a verification
   } catch (err) {
     throw new DerError(`certificate rejected by the X.509 parser: ${(err as Error).message}`);
   }
