@@ -110,3 +110,26 @@ test('a member above the parallel-hash threshold (hashed on worker threads) give
     assert.equal(p.size, big.length);
   }
 });
+
+test('delta, rdiff and nested .swu entries are listed as not convertible, with the reason, and have no tree', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const s = await (async () => {
+    const files = { 'root.zck': '\0ZCK1header', 'root.rdiff': 'rs\x026delta', 'inner.swu': '070701…' };
+    for (const [n, d] of Object.entries(files)) await writeFile(join(dir, n), d);
+    return Object.fromEntries(Object.entries(files).map(([n, d]) => [n, sha256(d)]));
+  })();
+  await writeFile(join(dir, 'sw-description'), `software = { version = "1"; images = (
+    { filename = "root.zck"; type = "delta"; device = "/dev/a"; sha256 = "${s['root.zck']}"; properties = { url = "https://x/root.zck"; chain = "raw"; }; },
+    { filename = "root.rdiff"; type = "rdiff_image"; device = "/dev/b"; sha256 = "${s['root.rdiff']}"; },
+    { filename = "inner.swu"; type = "swuforward"; sha256 = "${s['inner.swu']}"; } ); };`);
+  const swu = packSwu(dir, ['sw-description', 'root.zck', 'root.rdiff', 'inner.swu']);
+  const r = await runCli(['inspect', swu, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const reasons = JSON.parse(r.stdout).payloads.map((p: { name: string; notConvertible: string }) => [p.name, p.notConvertible]);
+  assert.match(reasons[0][1], /zchunk delta/);
+  assert.match(reasons[1][1], /rdiff \(librsync\) delta/);
+  assert.match(reasons[2][1], /nested \.swu/);
+  const art = await openArtifact(swu, {});
+  t.after(() => art.close());
+  assert.ok(art.payloads.every((p) => p.tree === undefined && typeof p.attributes.notConvertible === 'string'));
+});

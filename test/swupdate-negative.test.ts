@@ -84,6 +84,26 @@ describe('refused by swupdate and by pvmigrate', { concurrency: 4, skip }, () =>
     await bothRefuse(dir, swu, signer.cert, /Hash not set for a\.bin/, /a\.bin has no sha256 in a signed sw-description/);
   });
 
+  test('sw-description not the first member', async (t) => {
+    const dir = await tempDir(t);
+    const { signer } = await signedImage(dir);
+    const swu = packSwu(dir, ['a.bin', 'sw-description', 'sw-description.sig', 'b.bin']);
+    const peer = await swupdateCheck(dir, swu, ['-k', signer.cert, '-H', 'b:1.0']);
+    assert.equal(peer.ok, false);
+    assert.match(peer.log, /description file name not the first of the list/);
+    const ours = await inspect(swu, ['--ca', signer.cert]);
+    assert.equal(ours.code, 1);
+    assert.match(ours.stderr, /first cpio member is 'a\.bin', but a \.swu must start with sw-description/);
+  });
+
+  test('size attribute that disagrees with the cpio member', async (t) => {
+    const dir = await tempDir(t);
+    const { signer, members } = await signedImage(dir, (d) => d.replace('device = "/dev/null";', 'device = "/dev/null"; size = 4999;'));
+    const ours = await inspect(packSwu(dir, members), ['--ca', signer.cert]);
+    assert.equal(ours.code, 1);
+    assert.match(ours.stderr, /a\.bin: sw-description says size 4999, the cpio member has 5000 bytes/);
+  });
+
   test('syntax errors are reported with line:column', async (t) => {
     const cases: [string, (d: string) => string, RegExp][] = [
       ['missing quote', (d) => d.replace('version = "1.0";', 'version = 1.0.0;'), /sw-description 2:13: '1\.0\.0' is not a number/],

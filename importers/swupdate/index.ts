@@ -2,16 +2,14 @@ import type { RandomAccessSource } from '../../src/fs/source.ts';
 import type { Artifact, Importer, TrustOptions } from '../types.ts';
 
 const MAGICS = ['070701', '070702'];
-const FIRST_MEMBER = 'sw-description';
 
-/** A .swu is a cpio newc/crc archive whose first member is sw-description. */
+/**
+ * A .swu is a cpio newc/crc archive. Every such archive is claimed (no other format uses cpio), so one
+ * whose first member is not sw-description gets the precise error from open() rather than "unknown format".
+ */
 async function detect(src: RandomAccessSource): Promise<boolean> {
-  const headerLen = 110 + FIRST_MEMBER.length + 1;
-  if (src.size < headerLen) return false;
-  const head = await src.read(0, headerLen);
-  if (!MAGICS.includes(head.toString('latin1', 0, 6))) return false;
-  const nameSize = parseInt(head.toString('latin1', 94, 102), 16);
-  return nameSize === FIRST_MEMBER.length + 1 && head.toString('latin1', 110, 110 + FIRST_MEMBER.length) === FIRST_MEMBER;
+  if (src.size < 110) return false;
+  return MAGICS.includes((await src.read(0, 6)).toString('latin1'));
 }
 
 async function open(src: RandomAccessSource, trust: TrustOptions): Promise<Artifact> {
