@@ -90,7 +90,8 @@ class VfatTree implements FileTree {
 
   /**
    * Byte pieces of a cluster chain, contiguous clusters merged, up to `limit` bytes (or the end of the chain
-   * when `limit` is undefined). The chain may not be longer than the volume has clusters, so it cannot loop.
+   * when `limit` is undefined). A directory's chain may not be longer than the volume has clusters, and a
+   * file's must end exactly at its size, so neither can loop.
    */
   private async *chain(first: number, limit: number | undefined, what: string): AsyncGenerator<Piece> {
     const g = this.g;
@@ -111,8 +112,10 @@ class VfatTree implements FileTree {
       }
       left -= n;
       if (limit === undefined && run.length > MAX_DIR_BYTES) throw this.corrupt(`${what}: the directory is larger than FAT allows`);
-      if (left > 0) c = await this.nextCluster(c);
+      c = await this.nextCluster(c);
     }
+    // A file's chain must end where its size does; anything else is a loop or a cross-link.
+    if (limit !== undefined && !this.isEnd(c)) throw this.corrupt(`${what}: its cluster chain runs past the file's ${limit} bytes (it loops or is cross-linked)`);
     if (run) yield run;
   }
 
