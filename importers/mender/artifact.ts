@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { InvalidInputError } from '../../src/errors.ts';
-import { writeStreamAtomically } from '../../src/fs/atomic.ts';
 import type { FileTree } from '../../src/fs/file-tree.ts';
 import { FileSource, type RandomAccessSource } from '../../src/fs/source.ts';
 import { tarStream } from '../../src/fs/tar/stream.ts';
@@ -103,7 +104,8 @@ async function treeOf(src: RandomAccessSource, f: DataFile, stream: () => Readab
   const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
     const path = join(dir, f.name);
-    await writeStreamAtomically(path, stream());
+    // A private temp file (no rename or fsync needed); a hash mismatch fails the copy before openImage sees it.
+    await pipeline(stream(), createWriteStream(path));
     const image = await FileSource.open(path);
     const named = image.slice(0, image.size, `${src.name}:${manifestPath(f)}`);
     const tree = await openImage(named).catch(async (err) => {
