@@ -33,6 +33,7 @@ export class Container extends EventEmitter {
   private running: RunningInit | undefined;
   private recovery: NodeJS.Timeout | undefined;
   private stopping = false;
+  private inflight: Promise<void> | undefined;
 
   constructor(
     readonly ctx: ContainerContext,
@@ -73,7 +74,13 @@ export class Container extends EventEmitter {
   }
 
   /** Mount when needed, then run the init; STARTED once the init is exec'd. */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    // One start at a time; stop() waits for it so a container never comes up after being stopped.
+    this.inflight ??= this.doStart().finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  private async doStart(): Promise<void> {
     if (this.running || this.stopping) return;
     this.failure = undefined;
     await this.mount();
@@ -141,6 +148,7 @@ export class Container extends EventEmitter {
     }
     this.stopping = true;
     try {
+      await this.inflight?.catch(() => undefined);
       const run = this.running;
       if (run) {
         this.set('STOPPING');

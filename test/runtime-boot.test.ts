@@ -186,3 +186,22 @@ test('groups and defaults: first unassigned container becomes root, app recovery
   assert.deepEqual(custom.groups.map((g) => [g.name, g.statusGoal, g.timeout, g.autoRecovery.policy, g.autoRecovery.maxRetries]), [['first', 'READY', 7, 'always', 2]]);
   assert.throws(() => planRevision({ '#spec': 'pantavisor-service-system@1', 'device.json': { groups: [{ name: 'first' }] }, ...c('lost') } as never), /State JSON has bad format: lost\/run.json: container 'lost' has no group/);
 });
+
+test('bootCheck: every goal reached → ok; a container that cannot start → not ok with its console tail', { skip: needTool('mksquashfs') }, async (t) => {
+  const { bootCheck, bootCheckJunit, formatBootCheck } = await import('../runtime/boot-check.ts');
+  const dir = await tempDir(t);
+  const good = await buildRevision(join(dir, 'good'), [{ name: 'app', init: 'trap "exit 0" TERM\necho up\nwhile :; do sleep 0.1; done\n' }]);
+  const r = await bootCheck(good, { timeout: 20 });
+  assert.equal(r.ok, true, formatBootCheck(r));
+  assert.deepEqual(r.containers.map((c) => [c.name, c.group, c.status, c.reached]), [['app', 'root', 'STARTED', true]]);
+  const bad = await buildRevision(join(dir, 'bad'), [
+    { name: 'app', init: 'trap "exit 0" TERM\nwhile :; do sleep 0.1; done\n' },
+    { name: 'broken', init: 'echo "cannot find /etc/broken.conf" >&2\nexit 1\n' },
+  ]);
+  const r2 = await bootCheck(bad, { timeout: 3 });
+  assert.equal(r2.ok, false);
+  const broken = r2.containers.find((c) => c.name === 'broken')!;
+  assert.deepEqual([broken.status, broken.reached, broken.log_tail], ['STOPPED', false, ['cannot find /etc/broken.conf']]);
+  assert.match(formatBootCheck(r2), /FAIL broken \(platform\): STOPPED, goal STARTED\n\s+\| cannot find \/etc\/broken.conf/);
+  assert.match(bootCheckJunit(r2), /<testsuite name="pvmigrate boot" tests="2" failures="1"[^]*<testcase classname="boot.platform" name="broken"><failure message="STOPPED, goal STARTED">cannot find \/etc\/broken.conf<\/failure>/);
+});
