@@ -140,21 +140,23 @@ export async function buildRevision(inputs: RevisionInputs): Promise<BuiltRevisi
       add('bsp/firmware.squashfs', await putSquashfs(inputs, view, 'firmware.squashfs'));
       files.firmware = 'firmware.squashfs';
     }
-    state['bsp/run.json'] = bspRunJson(files);
+    // An image-only revision (a docker/OCI archive) has no BSP to describe.
+    if (Object.keys(files).length > 0 || plan.containers.some((c) => c.kind === 'base')) state['bsp/run.json'] = bspRunJson(files);
   });
 
   const bspMounts = { modules: files.modules !== undefined, firmware: files.firmware !== undefined };
-  const base = plan.containers.find((c) => c.kind === 'base')!;
+  const base = plan.containers.find((c) => c.kind === 'base');
   let baseRoot: { sha256: string; bytes: number } | undefined;
-  for (const c of [base, ...plan.containers.filter((c) => c !== base)]) {
+  for (const c of [...(base ? [base] : []), ...plan.containers.filter((c) => c !== base)]) {
     await progress.phase(`container ${c.name}`, async () => {
       if (c.kind === 'base') {
         const select = (p: string) => split.destination(p).to === 'base';
         baseRoot = await putSquashfs(inputs, filterTree(rootfs, { select, linkCounts: split.linkCounts(select) }), `${c.name}.root.squashfs`);
         add(`${c.name}/root.squashfs`, baseRoot);
       } else if (c.kind === 'app') {
+        if (!baseRoot) throw new InvalidInputError('bad-plan', `app container ${c.name} needs a base container to layer on`);
         // Same object as the base root: zero extra bytes; the app's files ride in the overlay layer.
-        add(`${c.name}/root.squashfs`, baseRoot!);
+        add(`${c.name}/root.squashfs`, baseRoot);
         const select = (p: string) => {
           const d = split.destination(p);
           return d.to === 'app' && d.name === c.name;

@@ -11,6 +11,18 @@ import type { FileTree } from '../fs/file-tree.ts';
 import { detectImage } from '../fs/open-image.ts';
 import { FileSource, type RandomAccessSource } from '../fs/source.ts';
 import { TreeIndex } from '../split/tree-index.ts';
+import { openImageArchive, type ImageArchive } from './oci-image.ts';
+
+/** The root filesystem of a source that has none (an image archive): just "/". */
+const EMPTY_TREE: FileTree = {
+  async *walk() {
+    yield { path: '/', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, nlink: 2, inode: 1 };
+  },
+  open() {
+    throw new Error('the empty tree has no files');
+  },
+  async close() {},
+};
 
 /** A payload other than the root filesystem and boot partition: becomes `_config`, an image container or a review item. */
 export interface ExtraPayload {
@@ -23,8 +35,11 @@ export interface ExtraPayload {
 
 export interface OpenedSource {
   info: SourceInfo;
+  /** The root filesystem (an empty tree for a docker/OCI image archive). */
   rootfs: TreeIndex;
   boot?: TreeIndex;
+  /** A docker/OCI image archive given as the input: it becomes one container. */
+  image?: ImageArchive;
   extras: ExtraPayload[];
   warnings: string[];
   close(): Promise<void>;
@@ -161,9 +176,22 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
       const { rootfs, boot } = pick(cands, file);
       return { info: { format: kind, file: displayName, sha256, size, compatible: [] }, rootfs, boot, extras: [], warnings: [], close: closeAll };
     }
+    if (kind === 'tar') {
+      const image = await openImageArchive(src);
+      if (image) {
+        return {
+          info: { format: image.kind, file: displayName, sha256, size, name: image.ref ?? undefined, compatible: [image.config.platform] },
+          rootfs: await TreeIndex.build(EMPTY_TREE, file),
+          image,
+          extras: [],
+          warnings: [],
+          close: closeAll,
+        };
+      }
+    }
     throw new InvalidInputError(
       'unknown-format',
-      'not a Mender artifact, RAUC bundle, SWUpdate image, ext4/squashfs image or partitioned disk (checked by content); for a docker/OCI archive or zip see pvmigrate convert --help',
+      'not a Mender artifact, RAUC bundle, SWUpdate image, ext4/squashfs image, partitioned disk, docker save or OCI image archive (checked by content)',
       { file },
     );
   } catch (err) {

@@ -93,8 +93,48 @@ export async function unzipIfNeeded(input: string, work: string): Promise<{ file
     .map((m) => ({ file: m.path, display: `${basename(input)}:${m.name}` }));
 }
 
+/** A docker/OCI image as one container, like `pvr app add`: entrypoint + cmd as init, env, workdir, volumes persisted. */
+function imagePlan(src: OpenedSource): Plan {
+  const image = src.image!;
+  const { config } = image;
+  const refName = image.ref?.replace(/[:@].*$/, '').split('/').pop();
+  const fileName = src.info.file.replace(/^.*[:/]/, '').replace(/\.[^.]*$/, '');
+  const name = (refName || fileName || 'app').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63) || 'app';
+  const argv = [...config.entrypoint, ...config.cmd];
+  const env: Record<string, string> = {};
+  for (const e of config.env) {
+    const i = e.indexOf('=');
+    if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
+  }
+  const storage: Plan['containers'][number]['storage'] = { 'lxc-overlay': 'boot' };
+  for (const v of config.volumes) storage[v.replace(/\/+$/, '') || '/'] = 'permanent';
+  return {
+    '#spec': 'pvmigrate-plan@1',
+    bsp: { kernel: null, fit: null, dtbs: [], modules: [], firmware: null, initrd: null },
+    containers: [
+      {
+        name,
+        kind: 'image',
+        group: 'app',
+        restart_policy: 'container',
+        paths: [],
+        payload: src.info.file,
+        init: argv.length > 0 && argv[0]!.startsWith('/') ? argv : argv.length > 0 ? [`/bin/${argv[0]}`, ...argv.slice(1)] : ['/sbin/init'],
+        env,
+        workdir: config.workdir,
+        storage,
+        origin: `${image.kind} image ${image.ref ?? src.info.file}`,
+      },
+    ],
+    config: [],
+    removed: [],
+    review: argv.length > 0 && !argv[0]!.startsWith('/') ? [{ item: argv[0]!, kind: 'unknown', reason: `the image runs '${argv[0]}' through PATH; init was set to /bin/${argv[0]}, check it`, file: null }] : [],
+  };
+}
+
 /** Detected plan for an opened source (the `--write-plan` document). */
 export async function planFor(src: OpenedSource, options: { initrd?: string }): Promise<Plan> {
+  if (src.image) return validatePlan(imagePlan(src));
   const plan = await detectPlan(src.rootfs, src.boot, { initrd: options.initrd ? resolve(options.initrd) : null });
   const { config, review } = classifyExtras(src.extras, plan.containers);
   plan.config = config;
@@ -142,7 +182,9 @@ export async function convertInto(
   const extras = new Map(src.extras.map((e) => [e.name, e]));
   const payloads = new Map<string, PayloadContent>();
   for (const e of src.extras) payloads.set(e.name, { open: () => e.stream() });
-  const built = await buildRevision({ split, boot: src.boot, source: src.info, payloads, repo, scratch: options.scratch, progress: options.progress });
+  const image = src.image;
+  const imageTree = image ? () => image.open() : undefined;
+  const built = await buildRevision({ split, boot: src.boot, source: src.info, payloads, imageTree, repo, scratch: options.scratch, progress: options.progress });
   if (options.sign) built.state = await signRevision(built.state, options.sign);
   await repo.writeState(built.state);
 
@@ -183,8 +225,8 @@ export async function convertInto(
   const bspFiles: ConvertReport['bsp']['files'] = {};
   for (const o of built.objects) if (o.key.startsWith('bsp/')) bspFiles[o.key.slice(4)] = { sha256: o.sha256, bytes: o.bytes };
   const bsp = { files: bspFiles, ...owned((k) => k.startsWith('bsp/')) };
-  const base = plan.containers.find((c) => c.kind === 'base')!;
-  const ordered = [base, ...plan.containers.filter((c) => c !== base)];
+  const base = plan.containers.find((c) => c.kind === 'base');
+  const ordered = [...(base ? [base] : []), ...plan.containers.filter((c) => c !== base)];
   const containers = ordered.map((c) => ({ name: c.name, group: c.group, ...owned((k) => k.startsWith(`${c.name}/`) || k.startsWith(`_config/${c.name}/`)) }));
   const all = new Map(built.objects.map((o) => [o.sha256, o.bytes]));
   const report: ConvertReport = {

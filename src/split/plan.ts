@@ -32,7 +32,7 @@ export interface PlanBsp {
 
 export interface PlanContainer {
   name: string;
-  /** base: the rest of the root filesystem; app: the base image plus a layer holding `paths`; image: an OCI/docker image payload. */
+  /** base: the rest of the root filesystem; app: the base image plus a layer holding `paths`; image: a docker/OCI image archive. */
   kind: 'base' | 'app' | 'image';
   group: Group;
   restart_policy: RestartPolicy;
@@ -48,6 +48,8 @@ export interface PlanContainer {
   storage: Record<string, Persistence>;
   /** Where the app was found: "init script /etc/init.d/S90x", "systemd unit …", "inittab line …". */
   origin?: string;
+  /** Status goal in run.json; absent = the group's default. */
+  status_goal?: 'MOUNTED' | 'STARTED' | 'READY';
 }
 
 /** A module payload or file that becomes `_config/<container>/<path>`. */
@@ -132,7 +134,6 @@ export function validatePlan(doc: unknown, file?: string): Plan {
     strArray(bsp.dtbs, 'bsp.dtbs', isSourcePath, 'a source path');
     strArray(bsp.modules, 'bsp.modules', isSourcePath, 'a source path');
     if (bsp.initrd !== null && typeof bsp.initrd !== 'string') fail('bsp.initrd', 'must be null or a host file path');
-    if (bsp.kernel === null && bsp.fit === null) fail('bsp', 'needs a kernel or a fit: the runtime cannot boot without one');
   }
 
   const names = new Set<string>();
@@ -149,6 +150,7 @@ export function validatePlan(doc: unknown, file?: string): Plan {
     else if (c.kind !== 'app' && c.kind !== 'image') fail(`${at}.kind`, 'must be "base", "app" or "image"');
     if (!GROUPS.includes(c.group as Group)) fail(`${at}.group`, `must be one of ${GROUPS.join(', ')}`);
     if (!POLICIES.includes(c.restart_policy as RestartPolicy)) fail(`${at}.restart_policy`, 'must be "system" or "container"');
+    if (c.status_goal !== undefined && !['MOUNTED', 'STARTED', 'READY'].includes(c.status_goal as string)) fail(`${at}.status_goal`, 'must be "MOUNTED", "STARTED" or "READY"');
     const paths = strArray(c.paths, `${at}.paths`, isSourcePath, 'a source path');
     if (c.kind === 'app' && paths.length === 0) fail(`${at}.paths`, 'an app container needs at least one path for its layer');
     if (c.kind === 'base' && paths.length > 0) fail(`${at}.paths`, 'the base container takes the rest of the root filesystem; list no paths');
@@ -167,7 +169,10 @@ export function validatePlan(doc: unknown, file?: string): Plan {
       }
     }
   });
-  if (bases !== 1) fail('containers', `needs exactly one container of kind "base" (found ${bases})`);
+  const images = containers.filter((c: unknown) => obj(c) && c.kind === 'image').length;
+  if (bases > 1 || (bases === 0 && images === 0)) fail('containers', `needs one container of kind "base" (found ${bases}), or image containers only`);
+  // A root filesystem source boots its own kernel; an image-only plan (a docker/OCI archive) has no BSP.
+  if (bases === 1 && obj(bsp) && bsp.kernel === null && bsp.fit === null) fail('bsp', 'needs a kernel or a fit: the runtime cannot boot without one');
 
   const config = Array.isArray(doc.config) ? doc.config : (fail('config', 'must be an array'), []);
   config.forEach((c: unknown, i: number) => {
