@@ -148,7 +148,7 @@ export class Description {
   }
 
   /** Boards and collections present, found by shape: a group holding description keys is a variant. */
-  variants(): { boards: string[]; selections: string[]; byBoard: Map<string, string[]> } {
+  variants(): { boards: string[]; selections: string[] } {
     const isVariant = (path: Path): boolean => {
       const r = this.findRoot(path);
       return r?.node.type === 'group' && [...r.node.members.keys()].some((k) => VARIANT_KEYS.has(k));
@@ -176,7 +176,7 @@ export class Description {
       else selections.push(...sub);
     }
     for (const list of byBoard.values()) for (const s of list) if (!selections.includes(s)) selections.push(s);
-    return { boards, selections, byBoard };
+    return { boards, selections };
   }
 
   resolve(v: Variant): Resolved {

@@ -116,7 +116,10 @@ export async function scanMember(src: RandomAccessSource, member: CpioMember, de
       for await (const chunk of src.stream(member.dataOffset, member.size) as AsyncIterable<Buffer>) {
         const hashing = stored.update(chunk);
         if (member.format === 'crc') sum.update(chunk);
-        for (const b of branches) if (!b.input.write(chunk)) await waitDrain(b.input, b.done);
+        for (const b of branches) {
+          if (b.input.destroyed) await b.done; // the decoder failed: surface its error, do not write on
+          if (!b.input.write(chunk)) await waitDrain(b.input, b.done);
+        }
         if (hashing) await hashing;
       }
     } finally {
