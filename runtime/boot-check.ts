@@ -17,6 +17,9 @@ export interface BootCheckOptions {
   secureboot?: SecurebootMode;
   /** Lines of console log kept per container. */
   tailLines?: number;
+  /** After the goals, how long every container must stay at its goal (a process that dies right after
+   * starting counts as STARTED for an instant), in ms; default 1000. */
+  settleMs?: number;
 }
 
 export interface ContainerResult {
@@ -59,6 +62,8 @@ export async function bootCheck(source: string, options: BootCheckOptions = {}):
         clearTimeout(timer);
       }
       const engine = rt.engine;
+      const settle = Math.max(0, Math.min(options.settleMs ?? 1000, timeoutMs - (Date.now() - t0)));
+      await new Promise((r) => setTimeout(r, settle));
       const containers: ContainerResult[] = [];
       for (const c of engine?.containers ?? []) {
         const log = await readFile(join(rt.storage.logsDir(rev, c.name), 'lxc', 'console.log'), 'utf8').catch(() => '');
