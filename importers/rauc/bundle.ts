@@ -90,7 +90,7 @@ export async function openBundle(src: RandomAccessSource, trust: TrustOptions): 
   let chain: CertInfo[] = [];
   let signingTime: Date | undefined;
   if (!trust.noVerify) {
-    const r = await verifyCmsSignedData({ cms, detachedContent: sd.content === undefined ? payload : undefined, trustAnchors: keyring!, purpose, file });
+    const r = await verifyCmsSignedData({ cms, detachedContent: sd.content === undefined ? payload : undefined, trustAnchors: keyring!, purpose, file, contentName: sd.content === undefined ? 'payload' : 'signed manifest' });
     verified = true;
     signer = r.signer;
     chain = r.chain;

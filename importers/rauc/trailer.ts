@@ -18,10 +18,8 @@ export interface Trailer {
 export function cmsContentType(der: Uint8Array): 'signedData' | 'envelopedData' | undefined {
   // ContentInfo ::= SEQUENCE { contentType OID, ... }: skip the outer tag and its length octets.
   if (der.length < 2 || der[0] !== 0x30) return undefined;
-  let p = 2;
   const l = der[1]!;
-  if (l === 0x80) p = 2; // indefinite length (BER), still a valid header for detection
-  else if (l & 0x80) p = 2 + (l & 0x7f);
+  const p = l & 0x80 ? 2 + (l & 0x7f) : 2;
   const oid = Buffer.from(der.subarray(p, p + OID_SIGNED_DATA.length));
   if (oid.equals(OID_SIGNED_DATA)) return 'signedData';
   if (oid.equals(OID_ENVELOPED_DATA)) return 'envelopedData';

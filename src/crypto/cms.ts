@@ -80,6 +80,8 @@ export interface VerifyCmsOptions {
   time?: Date | false;
   /** Named in error messages. */
   file?: string;
+  /** What the signed content is, for messages ("payload", "manifest", "sw-description"); default "signed content". */
+  contentName?: string;
 }
 
 export interface CmsVerified {
@@ -241,7 +243,7 @@ export async function verifyCmsSignedData(opts: VerifyCmsOptions): Promise<CmsVe
       if (s.signedAttrs) {
         const md = attrValue(s, OID.messageDigest);
         if (!md || !md.value.equals(digest)) {
-          throw new InvalidInputError('cms-content-mismatch', `signature verification failed: the signed content digest does not match (content verify error): the ${sd.content ? 'signed manifest' : 'payload'} was modified or the signature belongs to other content`, { file });
+          throw new InvalidInputError('cms-content-mismatch', `signature verification failed: the signed content digest does not match (content verify error): the ${opts.contentName ?? 'signed content'} was modified or the signature belongs to other content`, { file });
         }
         const ct = attrValue(s, OID.contentType);
         if (!ct || oidString(ct) !== sd.eContentType) throw new InvalidInputError('cms-malformed', 'CMS contentType attribute does not match the encapsulated content type', { file });
