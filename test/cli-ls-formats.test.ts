@@ -1,0 +1,111 @@
+// `pvmigrate ls`: usage and environment errors, the human listing against GNU stat, and one tree listed
+// identically whether it comes as ext4, squashfs, tar.gz or tar.zst.
+import assert from 'node:assert/strict';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runCli } from './helpers/cli.ts';
+import { needTool, privileged, sh, tempDir } from './helpers/env.ts';
+
+interface Listed {
+  path: string;
+  type: string;
+  mode: string;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  nlink: number;
+  sha256?: string;
+  target?: string;
+  rdev?: string;
+}
+
+async function sampleTree(dir: string, devices: boolean): Promise<string> {
+  const tree = join(dir, 'tree');
+  await mkdir(join(tree, 'usr/bin'), { recursive: true });
+  await mkdir(join(tree, 'tmp'), { recursive: true });
+  await mkdir(join(tree, 'dev'), { recursive: true });
+  await writeFile(join(tree, 'usr/bin/su'), 'su\n');
+  await writeFile(join(tree, 'usr/bin/tool'), Buffer.alloc(300000, 3));
+  await writeFile(join(tree, 'name with spaces ü'), 'x\n');
+  await symlink('usr/bin', join(tree, 'bin'));
+  sh('chmod', ['4755', join(tree, 'usr/bin/su')]);
+  sh('chmod', ['1777', join(tree, 'tmp')]);
+  sh('chmod', ['0755', tree]);
+  if (devices) {
+    sh('mknod', [join(tree, 'dev/console'), 'c', '5', '1']);
+    sh('mkfifo', [join(tree, 'dev/initctl')]);
+  }
+  sh('touch', ['-h', '-d', '2024-05-01 12:00:00Z', join(tree, 'bin')]);
+  sh('find', [tree, '-not', '-type', 'l', '-exec', 'touch', '-d', '2024-05-01 12:00:00Z', '{}', '+']);
+  return tree;
+}
+
+test('ls: --help, bad flags, missing files and unknown content map to the documented exit codes', async (t) => {
+  const dir = await tempDir(t);
+  const help = await runCli(['ls', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /pvmigrate ls <image> \[--partition N\] \[--json\]/);
+  assert.equal((await runCli(['ls'])).code, 2);
+  assert.equal((await runCli(['ls', '--bogus', 'x'])).code, 2);
+  const bad = await runCli(['ls', '--partition', 'two', 'x']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--partition takes a partition number/);
+  const missing = await runCli(['ls', join(dir, 'nope.img')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /nope\.img: no such file/);
+  await writeFile(join(dir, 'junk.bin'), Buffer.alloc(8192, 0x5a));
+  const junk = await runCli(['ls', '--json', join(dir, 'junk.bin')]);
+  assert.equal(junk.code, 1);
+  assert.equal(junk.stdout, '');
+  assert.match(junk.stderr, /junk\.bin: not a recognised image/);
+});
+
+test('ls human listing: permission strings equal GNU stat %A, devices show major, minor, symlinks their target', { skip: privileged('mknod') || needTool('mke2fs') }, async (t) => {
+  const dir = await tempDir(t);
+  const tree = await sampleTree(dir, true);
+  const img = join(dir, 'root.ext4');
+  sh('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, img, '8M']);
+  const r = await runCli(['ls', img]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  const byPath = new Map(lines.map((l) => [l.split(/ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d /)[1]!.replace(/ -> .*$/, ''), l]));
+  for (const rel of ['/usr/bin/su', '/tmp', '/bin', '/dev/console', '/dev/initctl', '/name with spaces ü', '/usr/bin/tool']) {
+    const line = byPath.get(rel);
+    assert.ok(line, `${rel} listed`);
+    assert.equal(line.split(' ')[0], sh('stat', ['-c', '%A', join(tree, rel)]).trim(), rel);
+  }
+  assert.match(byPath.get('/dev/console')!, / 5, 1 2024-05-01 12:00:00 \/dev\/console$/);
+  assert.match(byPath.get('/bin')!, / \/bin -> usr\/bin$/);
+  assert.match(byPath.get('/usr/bin/tool')!, / 300000 2024-05-01 12:00:00 \/usr\/bin\/tool$/);
+});
+
+test('one tree as ext4, squashfs, tar.gz and tar.zst lists the same entries', { skip: needTool('mke2fs') || needTool('mksquashfs') || needTool('zstd') }, async (t) => {
+  const dir = await tempDir(t);
+  const tree = await sampleTree(dir, false);
+  const images: Record<string, string> = {
+    ext4: join(dir, 'root.ext4'),
+    squashfs: join(dir, 'root.squashfs'),
+    'tar.gz': join(dir, 'root.tar.gz'),
+    'tar.zst': join(dir, 'root.tar.zst'),
+  };
+  sh('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, images.ext4!, '8M']);
+  sh('mksquashfs', [tree, images.squashfs!, '-noappend', '-quiet', '-no-progress']);
+  sh('tar', ['--numeric-owner', '-czf', images['tar.gz']!, '-C', tree, '.']);
+  sh('tar', ['--numeric-owner', '--zstd', '-cf', images['tar.zst']!, '-C', tree, '.']);
+  // What every format records the same way: lost+found is ext4's own (making it touches the root's mtime),
+  // link counts of directories are not in tar.
+  const comparable = (l: Listed[]) =>
+    l
+      .filter((e) => e.path !== '/lost+found')
+      .map(({ nlink, ...rest }) => (rest.type === 'dir' ? rest : { ...rest, nlink }))
+      .map((e) => (e.path === '/' ? { ...e, mtime: 0 } : e));
+  const listings: Record<string, unknown> = {};
+  for (const [kind, img] of Object.entries(images)) {
+    const r = await runCli(['ls', '--json', img]);
+    assert.equal(r.code, 0, `${kind}: ${r.stderr}`);
+    listings[kind] = comparable(JSON.parse(r.stdout) as Listed[]);
+  }
+  for (const kind of ['squashfs', 'tar.gz', 'tar.zst']) assert.deepEqual(listings[kind], listings.ext4, kind);
+});
