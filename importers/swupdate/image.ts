@@ -174,6 +174,8 @@ export async function readSwu(src: RandomAccessSource, trust: TrustOptions): Pro
     }
     if (!e.sha256) warnings.push(`${e.filename} has no sha256: only the cpio byte sum protects it`);
   }
+  const hooked = selected.filter((e) => e.hook !== undefined).map((e) => `${e.filename} (${e.hook})`);
+  if (hooked.length) warnings.push(`Lua hooks of embedded-script may change or skip these entries on the device, which pvmigrate does not run: ${hooked.join(', ')}`);
   if (trust.strict && strictFindings.length) throw new InvalidInputError('strict', `${strictFindings[0]} (--strict)`, { file });
   warnings.push(...strictFindings, ...desc.warnings);
   const encryptedSelected = selected.filter((e) => e.encrypted !== false && e.aesKey === undefined);
