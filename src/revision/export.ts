@@ -52,7 +52,7 @@ export async function exportRepo(repo: PvrRepo, outFile: string): Promise<Export
       yield fileHeader(`objects/${sha}`, size);
       const hash = createHash('sha256');
       let n = 0;
-      for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
         hash.update(chunk);
         n += chunk.length;
         yield chunk;
@@ -69,7 +69,7 @@ export async function exportRepo(repo: PvrRepo, outFile: string): Promise<Export
   const tmp = tempPathFor(outFile);
   try {
     const stages: NodeJS.ReadWriteStream[] = isGzipName(outFile) ? [createGzip()] : [];
-    await pipeline([Readable.from(members()), ...stages, createWriteStream(tmp, { mode: 0o644 })]);
+    await pipeline([Readable.from(members()), ...stages, createWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 })]);
     const h = await open(tmp, 'r+');
     await h.sync().finally(() => h.close());
     await rename(tmp, outFile);

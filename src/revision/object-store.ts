@@ -24,6 +24,8 @@ export interface PutResult {
 export type VerifyResult = { status: 'ok'; size: number } | { status: 'missing' } | { status: 'mismatch'; actual: string; size: number };
 
 const TEMP_PREFIX = '.incoming-';
+/** Large reads: per-chunk overhead dominates hashing below about 1 MiB. */
+const READ_CHUNK = 1 << 20;
 
 export class ObjectStore {
   constructor(readonly dir: string) {}
@@ -55,7 +57,7 @@ export class ObjectStore {
 
   /** A stream of the object's bytes (not re-verified; use verify() or verifyingStream for that). */
   open(sha: string): Readable {
-    return createReadStream(this.path(sha));
+    return createReadStream(this.path(sha), { highWaterMark: READ_CHUNK });
   }
 
   /** Store whatever the stream holds under its sha256. */
@@ -64,7 +66,7 @@ export class ObjectStore {
   }
 
   putFile(file: string): Promise<PutResult> {
-    return this.write(createReadStream(file), undefined, file);
+    return this.write(createReadStream(file, { highWaterMark: READ_CHUNK }), undefined, file);
   }
 
   /** Store the stream only if it hashes to `sha` (a download or import); otherwise nothing is kept. */
@@ -79,7 +81,7 @@ export class ObjectStore {
     const hash = createHash('sha256');
     let size = 0;
     try {
-      for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+      for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
         hash.update(chunk);
         size += chunk.length;
       }

@@ -16,6 +16,8 @@ import { SYSTEM_SPEC, isSha256, keyProblem, type State } from './state.ts';
 
 /** Inline JSON files are read whole; anything bigger is surely not configuration. */
 const MAX_INLINE_JSON = 16 * 1024 * 1024;
+/** The state is read whole too; real ones are kilobytes. */
+const MAX_STATE_JSON = 64 * 1024 * 1024;
 
 export interface InitOptions {
   /** Keep objects elsewhere (pvr init --objects); recorded in `.pvr/config`. */
@@ -46,6 +48,8 @@ export class PvrRepo {
   /** The stored state bytes exactly as on disk (signature checks and canonical-form checks need them). */
   async readStateBytes(): Promise<Buffer> {
     try {
+      const size = (await stat(this.statePath)).size;
+      if (size > MAX_STATE_JSON) throw new InvalidInputError('state-format', `a ${size}-byte state is too large (limit ${MAX_STATE_JSON})`, { file: this.statePath });
       return await readFile(this.statePath);
     } catch (err) {
       throw fromSystemError(err, this.statePath);
