@@ -148,11 +148,19 @@ function typeOf(h: RawHeader, path: string): TarMemberType {
   }
 }
 
-function xattrsOf(pax: Pax): Record<string, Buffer> | undefined {
+function xattrsOf(pax: Pax, file: string): Record<string, Buffer> | undefined {
   let out: Record<string, Buffer> | undefined;
   for (const [k, v] of pax) {
     if (k.startsWith('SCHILY.xattr.')) (out ??= {})[k.slice(13)] = v;
-    else if (k.startsWith('LIBARCHIVE.xattr.')) (out ??= {})[decodeURIComponent(k.slice(17))] = Buffer.from(v.toString('latin1'), 'base64');
+    else if (k.startsWith('LIBARCHIVE.xattr.')) {
+      let name: string;
+      try {
+        name = decodeURIComponent(k.slice(17));
+      } catch {
+        throw new InvalidInputError('tar-pax', `pax record ${k.slice(0, 60)} has a malformed xattr name`, { file });
+      }
+      (out ??= {})[name] = Buffer.from(v.toString('latin1'), 'base64');
+    }
   }
   return out;
 }
@@ -237,7 +245,7 @@ export async function nextMember(input: ByteInput, globals: Pax): Promise<TarMem
       dataSize: stored,
     };
     if (type === 'hardlink' || type === 'symlink') m.linkpath = linkpath;
-    const xattrs = xattrsOf(pax);
+    const xattrs = xattrsOf(pax, file);
     if (xattrs) m.xattrs = xattrs;
 
     if (h.gnuSparse) {

@@ -59,8 +59,11 @@ interface Node {
   children?: Map<string, Node>;
 }
 
-/** "./a//b/" → "/a/b"; ".." is refused so no entry can sit outside the tree. */
+const PATH_MAX = 4096;
+
+/** "./a//b/" → "/a/b"; ".." is refused so no entry can sit outside the tree; PATH_MAX bounds the depth. */
 function normalise(path: string, file: string): string {
+  if (path.length > PATH_MAX) throw new InvalidInputError('tar-path', `member path of ${path.length} bytes exceeds ${PATH_MAX}: '${path.slice(0, 60)}…'`, { file });
   const parts: string[] = [];
   for (const p of path.split('/')) {
     if (p === '' || p === '.') continue;
