@@ -231,6 +231,22 @@ software:
     assert.ok(ours.doc.warnings.some((w: string) => /property 'big'.*not a string/.test(w)));
   });
 
+  test('trailing comma: libconfig 1.5 (Debian swupdate) refuses it, we accept it as libconfig 1.7 does and warn', async (t) => {
+    const dir = await tempDir(t);
+    const s = await writeFiles(dir, { 'x.bin': 'x\n' });
+    await writeFile(join(dir, 'sw-description'), `software = { version = "1.0"; hardware-compatibility = ["1.0",];
+  images = ( { filename = "x.bin"; device = "/dev/null"; sha256 = "${s['x.bin']}"; }, ); };`);
+    const signer = makeCert(dir, 'signer');
+    cmsSign(dir, signer);
+    const swu = packSwu(dir, ['sw-description', 'sw-description.sig', 'x.bin']);
+    const [peer, ours] = await Promise.all([swupdateCheck(dir, swu, ['-k', signer.cert, '-H', 'b:1.0']), inspect(swu, ['--ca', signer.cert])]);
+    assert.equal(peer.ok, false);
+    assert.match(peer.log, /syntax error/);
+    assert.equal(ours.code, 0, ours.stderr);
+    const at = ours.doc.warnings.map((w: string) => /^trailing comma at (\d+:\d+)/.exec(w)?.[1]).filter(Boolean);
+    assert.deepEqual(at, ['1:62', '2:136']);
+  });
+
   test('codeSigning certificate: refused by default, accepted with --cert-purpose codeSigning', async (t) => {
     const dir = await tempDir(t);
     const s = await writeFiles(dir, { 'x.bin': 'x\n' });

@@ -83,11 +83,11 @@ function decodeUtf8(b: Buffer): string | undefined {
   }
 }
 
-function parseDescription(text: string, file: string): { root: GroupNode; format: 'libconfig' | 'json' } {
+function parseDescription(text: string, file: string, notes: string[]): { root: GroupNode; format: 'libconfig' | 'json' } {
   // JSON starts with '{', which libconfig never accepts at top level (comments may come first in both).
   const first = text.replace(/^(?:\s+|\/\/[^\n]*\n?|\/\*[\s\S]*?\*\/|#[^\n]*\n?)*/, '')[0];
   if (first === '{') return { root: parseJsonDescription(text, file), format: 'json' };
-  return { root: parseLibconfig(text, file), format: 'libconfig' };
+  return { root: parseLibconfig(text, file, notes), format: 'libconfig' };
 }
 
 function chooseVariant(desc: Description, trust: TrustOptions, file: string, notes: string[]): { variant: Variant; revision?: string; boards: string[]; selections: string[] } {
@@ -153,9 +153,9 @@ export async function readSwu(src: RandomAccessSource, trust: TrustOptions): Pro
   const { text, plain, encrypted } = descriptionText(descRaw, aes, file);
   // The signature covers the plaintext (swupdate verifies after decrypting).
   const signature = sig ? await verifySignature(sig, plain, trust, file) : null;
-  const { root, format } = parseDescription(text, file);
-  const desc = new Description(root, file);
   const warnings: string[] = [];
+  const { root, format } = parseDescription(text, file, warnings);
+  const desc = new Description(root, file);
   const { variant, revision, boards, selections } = chooseVariant(desc, trust, file, warnings);
   const resolved = desc.resolve(variant);
   if (resolved.version === undefined) throw new InvalidInputError('sw-description', 'sw-description has no version (swupdate: "Missing version in configuration file")', { file });

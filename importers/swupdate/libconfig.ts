@@ -16,13 +16,17 @@ const INT32_MAX = 2 ** 31 - 1;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-export function parseLibconfig(text: string, file?: string): GroupNode {
-  const p = new Parser(new Cursor(text, file));
+/** `notes` receives findings that are valid libconfig but not portable (trailing commas before 1.7). */
+export function parseLibconfig(text: string, file?: string, notes?: string[]): GroupNode {
+  const p = new Parser(new Cursor(text, file), notes);
   return p.file();
 }
 
 class Parser {
-  constructor(private readonly c: Cursor) {}
+  constructor(
+    private readonly c: Cursor,
+    private readonly notes: string[] | undefined,
+  ) {}
 
   file(): GroupNode {
     const root: GroupNode = { type: 'group', pos: this.c.here(), members: new Map() };
@@ -92,8 +96,12 @@ class Parser {
       }
       items.push(item);
       this.blank();
-      if (this.c.peek() === ',') this.c.next();
-      else if (this.c.peek() !== close) this.c.fail(`',' or '${close}' expected in ${type}, found ${this.c.describeNext()}`);
+      if (this.c.peek() === ',') {
+        const comma = this.c.here();
+        this.c.next();
+        this.blank();
+        if (this.c.peek() === close) this.notes?.push(`trailing comma at ${comma.line}:${comma.column}: accepted since libconfig 1.7, a syntax error for older ones (Debian 12's swupdate uses 1.5)`);
+      } else if (this.c.peek() !== close) this.c.fail(`',' or '${close}' expected in ${type}, found ${this.c.describeNext()}`);
     }
     this.c.next();
     return type === 'list' ? { type: 'list', pos: at, items } : { type: 'array', pos: at, items };
