@@ -52,12 +52,22 @@ async function rejects(file: string, trust: TrustOptions, code: string, message:
   );
 }
 
+/** The CLI refuses to extract: exit 1, the message on stderr, no output directory. */
+async function extractFails(file: string, keyring: string, message: RegExp): Promise<void> {
+  const out = `${file}.out`;
+  const r = await runCli(['extract', file, '-o', out, '--keyring', keyring]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, message);
+  assert.equal(existsSync(out), false);
+}
+
 /** Our view and rauc's view of a bundle agree: compatible, version, images (names, sizes, hashes), extracted bytes. */
 async function agreesWithRauc(file: string, keyring: string, tmp: string): Promise<void> {
   const info = raucInfo(file, [`--keyring=${keyring}`]);
   assert.equal(info.code, 0, info.stderr);
   const raucOut = join(tmp, `rauc-extract-${Math.random().toString(36).slice(2)}`);
-  const x = spawnSync('rauc', ['extract', `--keyring=${keyring}`, file, raucOut], { encoding: 'utf8' });
+  // rauc extract leaves its decrypted copy of a crypt bundle in TMPDIR: keep it in ours.
+  const x = spawnSync('rauc', ['extract', `--keyring=${keyring}`, file, raucOut], { encoding: 'utf8', env: { ...process.env, TMPDIR: tmp } });
   assert.equal(x.status, 0, x.stderr);
   await withArtifact(file, { keyring }, async (a) => {
     const j = a.toJSON() as { compatible: string; version: string | null; verified: boolean; payloads: { name: string; slotClass: string; variant: string | null; size: number; sha256: string }[] };
@@ -146,6 +156,27 @@ describe('RAUC bundles built with rauc 1.8', { skip }, () => {
     assert.ok(index.equals(want));
   });
 
+  test('crypt bundle made by rauc and encrypted with rauc encrypt to an RSA and an EC recipient: both keys open it, as rauc info --key', async () => {
+    const img = noise(50000, 41);
+    const f = buildBundle(tmp, 'crypt', { files: { 'rootfs.ext4': img }, manifest: MANIFEST('crypt'), signer: pki.ec });
+    await agreesWithRauc(f, pki.rootCa, tmp);
+    const enc = join(tmp, 'crypt-encrypted.raucb');
+    const recipients = join(tmp, 'recipients.pem');
+    writeFileSync(recipients, readFileSync(pki.rsa.cert, 'utf8') + readFileSync(pki.ec.cert, 'utf8'));
+    const r = spawnSync('rauc', ['encrypt', `--keyring=${pki.rootCa}`, `--to=${recipients}`, f, enc], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    for (const key of [pki.rsa.key, pki.ec.key]) {
+      const info = raucInfo(enc, [`--keyring=${pki.rootCa}`, `--key=${key}`]);
+      assert.equal(info.code, 0, info.stderr);
+      await withArtifact(enc, { keyring: pki.rootCa, decryptKey: key }, async (a) => {
+        assert.equal((a.toJSON() as { bundleFormat: string }).bundleFormat, 'crypt');
+        assert.deepEqual(a.payloads.map((p) => [p.name, p.size, p.sha256]), info.images.map((i) => [i.filename, i.size, i.sha256]));
+        assert.equal((await drain(a)).get('rootfs.ext4'), sha(img));
+      });
+    }
+    await assert.rejects(withArtifact(enc, { keyring: pki.rootCa, decryptKey: pki.codeSigning.key }, drain), (e: PvError) => e.code === 'cms-not-recipient' && /none of the 2 recipients \(1 of its type RSA\)/.test(e.message));
+  });
+
   test('purpose: a codeSigning-only leaf fails smimesign (as rauc) and passes --check-purpose codesign (as rauc with check-purpose=codesign)', async () => {
     const f = buildBundle(tmp, 'code', { files: { 'rootfs.ext4': noise(8192, 5) }, manifest: MANIFEST('verity'), signer: pki.codeSigning });
     assert.match(raucInfo(f, [`--keyring=${pki.rootCa}`]).stderr, /unsuitable certificate purpose/);
@@ -193,27 +224,27 @@ describe('RAUC bundles built with rauc 1.8', { skip }, () => {
       const f = tampered('flip-payload', verity, flip(() => 300000));
       assert.equal(raucInfo(f, [`--keyring=${pki.rootCa}`]).code, 0, 'rauc info does not read the payload');
       await rejects(f, { keyring: pki.rootCa }, 'rauc-verity-data', /payload block 73 \(offset 299008\) fails its dm-verity hash/);
-      const out = join(tmp, 'flip-payload-out');
-      const r = await runCli(['extract', f, '-o', out, '--keyring', pki.rootCa]);
-      assert.equal(r.code, 1);
-      assert.equal(existsSync(out), false);
+      await extractFails(f, pki.rootCa, /flip-payload\.raucb: payload block 73/);
     });
 
     test('flipped byte in the verity hash tree', async () => {
       const f = tampered('flip-tree', verity, flip((b) => cmsStart(b) - 100));
       await rejects(f, { keyring: pki.rootCa }, 'rauc-verity', /verity hash tree/);
+      await extractFails(f, pki.rootCa, /flip-tree\.raucb: verity hash tree/);
     });
 
     test('flipped byte in the payload of a plain bundle: the detached signature fails (as rauc)', async () => {
       const f = tampered('flip-plain', plainEc, flip(() => 5000));
       assert.equal(raucInfo(f, [`--keyring=${pki.rootCa}`]).code, 1);
-      await rejects(f, { keyring: pki.rootCa }, 'cms-content-mismatch', /signed content digest does not match/);
+      await rejects(f, { keyring: pki.rootCa }, 'cms-content-mismatch', /signed content digest does not match.*the payload was modified/);
+      await extractFails(f, pki.rootCa, /flip-plain\.raucb: signature verification failed/);
     });
 
     test('flipped byte in the CMS signature value', async () => {
       const f = tampered('flip-cms', verity, flip((b) => b.length - 8 - 20));
       assert.equal(raucInfo(f, [`--keyring=${pki.rootCa}`]).code, 1);
       await rejects(f, { keyring: pki.rootCa }, 'cms-signature', /signature of 'O = pvmigrate test, CN = Release RSA' does not verify/);
+      await extractFails(f, pki.rootCa, /flip-cms\.raucb: signature verification failed/);
     });
 
     test('changed signed manifest (inside the CMS)', async () => {
@@ -224,25 +255,31 @@ describe('RAUC bundles built with rauc 1.8', { skip }, () => {
       });
       assert.equal(raucInfo(f, [`--keyring=${pki.rootCa}`]).code, 1);
       await rejects(f, { keyring: pki.rootCa }, 'cms-content-mismatch', /signed manifest was modified/);
+      await extractFails(f, pki.rootCa, /flip-manifest\.raucb: signature verification failed/);
     });
 
     test('truncated bundle, and a trailer size pointing outside the file', async () => {
+      // Cut inside the CMS: the squashfs is followed by more than its padding, so it is still seen as a bundle.
       const cut = tampered('truncated', verity, (b) => b.subarray(0, b.length - 1000));
-      await assert.rejects(openArtifact(cut, { keyring: pki.rootCa }), (e: PvError) => e.exitCode === 1 && /not a Mender artifact, RAUC bundle or SWUpdate image|truncated/.test(e.message));
-      // Through the importer directly (content detection already refuses the file above).
-      const { importer } = await import('../importers/rauc/index.ts');
-      const src = await FileSource.open(cut);
-      await assert.rejects(importer.open(src, { keyring: pki.rootCa }), (e: PvError) => e.exitCode === 1 && /announces a \d+-byte signature but only \d+ bytes precede it: the bundle is truncated/.test(e.message));
-      await src.close();
+      await rejects(cut, { keyring: pki.rootCa }, 'rauc-trailer', /announces a \d+-byte signature but only \d+ bytes precede it: the bundle is truncated/);
+      await extractFails(cut, pki.rootCa, /truncated\.raucb: trailer announces/);
       const big = tampered('trailer-outside', verity, (b) => {
         b.writeBigUInt64BE(BigInt(b.length), b.length - 8);
         return b;
       });
-      const src2 = await FileSource.open(big);
-      await assert.rejects(importer.open(src2, { keyring: pki.rootCa }), (e: PvError) => e.code === 'rauc-trailer' && /announces a \d+-byte signature but only \d+ bytes precede it/.test(e.message));
-      await src2.close();
-      const r = await runCli(['inspect', big, '--keyring', pki.rootCa]);
+      await rejects(big, { keyring: pki.rootCa }, 'rauc-trailer', /trailer announces a \d+-byte signature but only \d+ bytes precede it/);
+      await extractFails(big, pki.rootCa, /trailer-outside\.raucb: trailer announces/);
+      // Cut inside the verity tree: the signed manifest reads, the tree no longer fits.
+      const inTree = tampered('cut-tree', verity, (b) => {
+        const cms = b.subarray(cmsStart(b));
+        return Buffer.concat([b.subarray(0, cmsStart(b) - 5000), cms]);
+      });
+      await rejects(inTree, { keyring: pki.rootCa }, 'rauc-verity', /not a multiple of 4096: the bundle is truncated/);
+      // A bare squashfs (a bundle cut right after its image) is not taken for a bundle.
+      const bare = tampered('bare', verity, (b) => b.subarray(0, b.readUInt32LE(40) + 4096 - (b.readUInt32LE(40) % 4096 || 4096)));
+      const r = await runCli(['inspect', bare, '--keyring', pki.rootCa]);
       assert.equal(r.code, 1);
+      assert.match(r.stderr, /not a Mender artifact, RAUC bundle or SWUpdate image/);
     });
 
     test('signature larger than --max-signature-size', async () => {

@@ -26,13 +26,25 @@ export function cmsContentType(der: Uint8Array): 'signedData' | 'envelopedData' 
   return undefined;
 }
 
-/** True when the source ends like a RAUC bundle: a plausible size and a CMS ContentInfo where it points. */
+const SQUASHFS_MAGIC = 0x73717368;
+
+/**
+ * True when the source ends like a RAUC bundle (a plausible size and a CMS ContentInfo where it points), or
+ * is a squashfs followed by more than its 4 KiB padding: a plain/verity bundle whose trailer is damaged,
+ * claimed here so that open() can say precisely what is wrong. A bare squashfs image is not claimed.
+ */
 export async function looksLikeBundle(src: RandomAccessSource): Promise<boolean> {
   if (src.size < 8 + 16) return false;
   const len = (await src.read(src.size - 8, 8)).readBigUInt64BE(0);
-  if (len < 16n || len > BigInt(src.size - 8)) return false;
-  const head = await src.read(src.size - 8 - Number(len), 16);
-  return cmsContentType(head) !== undefined;
+  if (len >= 16n && len <= BigInt(src.size - 8)) {
+    const head = await src.read(src.size - 8 - Number(len), 16);
+    if (cmsContentType(head) !== undefined) return true;
+  }
+  if (src.size < 96) return false;
+  const sb = await src.read(0, 96);
+  if (sb.readUInt32LE(0) !== SQUASHFS_MAGIC) return false;
+  const bytesUsed = Number(sb.readBigUInt64LE(40));
+  return src.size > Math.ceil(bytesUsed / 4096) * 4096;
 }
 
 /** Split a bundle into payload and CMS, enforcing the signature size limit as RAUC does. */
