@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -121,6 +122,15 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
       const source = st['pvmigrate/build.json'] as Record<string, unknown>;
       assert.equal(source.sha256, sh('sha256sum', [rel('1.0', artifact)]).slice(0, 64));
       assert.equal(source.version, '1.0');
+      if (artifact === 'release.swu') {
+        // The update's `files` entry lands in the app owning its path; its script is extracted for review.
+        assert.equal(st['_config/sensor/opt/sensor/etc/sensor.env'], createHash('sha256').update('SENSOR_LEVEL=debug\n').digest('hex'));
+        const review = doc.review as { item: string; kind: string; extracted: string }[];
+        assert.deepEqual(review.map((r) => [r.item, r.kind]), [['migrate.sh', 'script']]);
+        assert.match(readFileSync(review[0]!.extracted, 'utf8'), /^#!\/bin\/sh\n# migrate sensor calibration\n/);
+      } else {
+        assert.deepEqual(Object.keys(st).filter((k) => k.startsWith('_config/')), []);
+      }
       // Every object is named by its content.
       for (const name of readdirSync(join(out, '.pvr/objects'))) assert.equal(sh('sha256sum', [join(out, '.pvr/objects', name)]).slice(0, 64), name);
     });

@@ -137,6 +137,11 @@ for f in $formats; do
     mkdir -p "$s"
     gzip -n -c "$out/rootfs.ext4" > "$s/rootfs.ext4.gz"
     sum=$(sha256sum "$s/rootfs.ext4.gz" | cut -d' ' -f1)
+    # A file the update drops into the app's tree, and an install script: _config and a review item.
+    printf 'SENSOR_LEVEL=debug\n' > "$s/sensor.env"
+    printf '#!/bin/sh\n# migrate sensor calibration\ncp /data/cal /opt/sensor/etc/cal\n' > "$s/migrate.sh"
+    envsum=$(sha256sum "$s/sensor.env" | cut -d' ' -f1)
+    shsum=$(sha256sum "$s/migrate.sh" | cut -d' ' -f1)
     cat > "$s/sw-description" <<EOF
 software =
 {
@@ -151,11 +156,25 @@ software =
 			sha256 = "$sum";
 		}
 	);
+	files: (
+		{
+			filename = "sensor.env";
+			path = "/opt/sensor/etc/sensor.env";
+			sha256 = "$envsum";
+		}
+	);
+	scripts: (
+		{
+			filename = "migrate.sh";
+			type = "shellscript";
+			sha256 = "$shsum";
+		}
+	);
 }
 EOF
     openssl cms -sign -in "$s/sw-description" -out "$s/sw-description.sig" -signer "$keys/signer.pem" \
       -inkey "$keys/signer.key" -outform DER -nosmimecap -binary
-    (cd "$s" && printf 'sw-description\nsw-description.sig\nrootfs.ext4.gz\n' | cpio -o -H crc --quiet > "$out/release.swu")
+    (cd "$s" && printf 'sw-description\nsw-description.sig\nrootfs.ext4.gz\nsensor.env\nmigrate.sh\n' | cpio -o -H crc --quiet > "$out/release.swu")
     rm -rf "$s"
     ;;
   none) ;;

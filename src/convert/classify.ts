@@ -29,7 +29,7 @@ function reviewKind(p: ExtraPayload): PlanReview['kind'] {
   if (type === 'deb' || name.endsWith('.deb')) return 'deb';
   if (type === 'rpm' || name.endsWith('.rpm')) return 'rpm';
   if (p.kind === 'module') return 'module';
-  if (p.kind === 'image' || /raw|flash|ubivol|mtd|partition/.test(type)) return 'raw';
+  if (p.kind === 'image' || /^(?:raw|flash|ubivol|mtd|partitions?)$/.test(type)) return 'raw';
   return 'unknown';
 }
 
@@ -44,19 +44,71 @@ const REASONS: Record<PlanReview['kind'], string> = {
   unknown: 'a payload of a kind the converter does not map; decide where its content belongs',
 };
 
+async function smallText(p: ExtraPayload, max = 4096): Promise<string> {
+  if (p.size > max) return '';
+  const chunks: Buffer[] = [];
+  for await (const c of p.stream() as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks).toString('utf8').trim();
+}
+
+const MENDER_META = new Set(['dest_dir', 'filename', 'permissions']);
+
 /**
- * The artifact's other payloads: files with a destination become `_config/<container>/<path>` (the app whose
- * paths hold the destination, else the base), everything else a review item whose content is extracted.
+ * Mender single-file and directory module payloads: `dest_dir` (+ `filename`) name where the file or the
+ * update.tar's content goes. Returns the payload names it consumed (the instructions and the content).
  */
-export function classifyExtras(extras: ExtraPayload[], containers: PlanContainer[]): { config: PlanConfig[]; review: PlanReview[] } {
+async function menderModules(extras: ExtraPayload[], place: (p: string) => string, config: PlanConfig[]): Promise<Set<string>> {
+  const consumed = new Set<string>();
+  const groups = new Map<unknown, ExtraPayload[]>();
+  for (const p of extras) {
+    const type = p.attributes.payloadType;
+    if (type !== 'single-file' && type !== 'directory') continue;
+    const key = p.attributes.payloadIndex;
+    groups.set(key, [...(groups.get(key) ?? []), p]);
+  }
+  for (const files of groups.values()) {
+    const byName = new Map(files.map((f) => [String(f.attributes.fileName ?? f.name.slice(f.name.lastIndexOf('/') + 1)), f]));
+    const destDir = byName.get('dest_dir') ? await smallText(byName.get('dest_dir')!) : '';
+    if (!destDir.startsWith('/') || destDir.split('/').includes('..')) continue;
+    const dir = destDir.replace(/\/+$/, '');
+    const fileName = byName.get('filename') ? await smallText(byName.get('filename')!) : '';
+    for (const [name, f] of byName) {
+      if (MENDER_META.has(name)) continue;
+      if (f.attributes.payloadType === 'directory') {
+        if (!f.tree) continue;
+        for (const e of f.tree.entries) {
+          if (e.type !== 'file') continue;
+          const path = `${dir}${e.path}`;
+          config.push({ payload: f.name, member: e.path, container: place(path), path });
+        }
+      } else {
+        const base = fileName && !fileName.includes('/') && fileName !== '..' ? fileName : name;
+        const path = `${dir}/${base}`;
+        config.push({ payload: f.name, member: null, container: place(path), path });
+      }
+      consumed.add(f.name);
+    }
+    for (const meta of MENDER_META) if (byName.has(meta)) consumed.add(byName.get(meta)!.name);
+  }
+  return consumed;
+}
+
+/**
+ * The artifact's other payloads: files with a destination (SWUpdate `files` path, Mender single-file and
+ * directory modules) become `_config/<container>/<path>` of the app whose paths hold the destination, else of
+ * the base; everything else is a review item whose content is extracted.
+ */
+export async function classifyExtras(extras: ExtraPayload[], containers: PlanContainer[]): Promise<{ config: PlanConfig[]; review: PlanReview[] }> {
   const config: PlanConfig[] = [];
   const review: PlanReview[] = [];
   const base = containers.find((c) => c.kind === 'base')!;
+  const place = (dest: string) => (containers.find((c) => c.kind === 'app' && c.paths.some((prefix) => isUnder(dest, prefix))) ?? base).name;
+  const consumed = await menderModules(extras, place, config);
   for (const p of extras) {
-    const dest = p.kind === 'file' || p.kind === 'module' ? destinationOf(p) : undefined;
+    if (consumed.has(p.name)) continue;
+    const dest = p.kind === 'file' ? destinationOf(p) : undefined;
     if (dest && !dest.split('/').includes('..')) {
-      const owner = containers.find((c) => c.kind === 'app' && c.paths.some((prefix) => isUnder(dest, prefix))) ?? base;
-      config.push({ payload: p.name, member: null, container: owner.name, path: dest });
+      config.push({ payload: p.name, member: null, container: place(dest), path: dest });
       continue;
     }
     const kind = reviewKind(p);

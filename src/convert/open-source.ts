@@ -31,6 +31,22 @@ export interface ExtraPayload {
   size: number;
   attributes: Record<string, unknown>;
   stream(): Readable;
+  /** When the payload is an archive or filesystem that was opened (a Mender directory module's update.tar …). */
+  tree?: TreeIndex;
+}
+
+/** Per-payload facts only the artifact's JSON carries (SWUpdate `path`/`device` of files and images). */
+function describedPayloads(artifact: Artifact): Map<string, Record<string, unknown>> {
+  const doc = artifact.toJSON() as { payloads?: unknown };
+  const out = new Map<string, Record<string, unknown>>();
+  if (!Array.isArray(doc?.payloads)) return out;
+  for (const p of doc.payloads as Record<string, unknown>[]) {
+    if (typeof p?.name !== 'string') continue;
+    const facts: Record<string, unknown> = {};
+    for (const k of ['path', 'device']) if (typeof p[k] === 'string') facts[k] = p[k];
+    out.set(p.name, facts);
+  }
+  return out;
 }
 
 export interface OpenedSource {
@@ -142,11 +158,13 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
       const cands: Candidate[] = [];
       const extras: ExtraPayload[] = [];
       const fsPayloads = new Map<Candidate, Payload>();
+      const described = describedPayloads(artifact);
       for (const p of artifact.payloads) {
         const maybeFs = p.kind === 'image' || p.kind === 'archive';
         const opened = maybeFs && !p.attributes.notConvertible ? await payloadTree(p, scratch, file) : { trees: [] };
         if (opened.copy) closers.push(() => opened.copy!.close());
-        if (opened.trees.length === 0) extras.push({ name: p.name, kind: p.kind, size: p.size, attributes: p.attributes, stream: () => p.stream() });
+        const attributes = { ...described.get(p.name), ...p.attributes };
+        if (opened.trees.length === 0) extras.push({ name: p.name, kind: p.kind, size: p.size, attributes, stream: () => p.stream() });
         for (const t of opened.trees) {
           cands.push(t);
           fsPayloads.set(t, p);
@@ -157,7 +175,9 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
       // Filesystems that are neither root nor boot (an appfs slot, a data partition) go to review with their bytes.
       for (const c of rest) {
         const p = fsPayloads.get(c)!;
-        if (!extras.some((e) => e.name === p.name)) extras.push({ name: p.name, kind: p.kind, size: p.size, attributes: { ...p.attributes, filesystem: c.kind }, stream: () => p.stream() });
+        if (!extras.some((e) => e.name === p.name)) {
+          extras.push({ name: p.name, kind: p.kind, size: p.size, attributes: { ...described.get(p.name), ...p.attributes, filesystem: c.kind }, stream: () => p.stream(), tree: c.index });
+        }
       }
       const format: SourceFormat = artifact.format;
       return {

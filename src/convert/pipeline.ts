@@ -136,7 +136,7 @@ function imagePlan(src: OpenedSource): Plan {
 export async function planFor(src: OpenedSource, options: { initrd?: string }): Promise<Plan> {
   if (src.image) return validatePlan(imagePlan(src));
   const plan = await detectPlan(src.rootfs, src.boot, { initrd: options.initrd ? resolve(options.initrd) : null });
-  const { config, review } = classifyExtras(src.extras, plan.containers);
+  const { config, review } = await classifyExtras(src.extras, plan.containers);
   plan.config = config;
   plan.review = [...review, ...plan.review];
   if (!plan.bsp.initrd && !plan.bsp.fit) {
@@ -181,7 +181,16 @@ export async function convertInto(
   const split = Split.apply(plan, src.rootfs, src.boot, options.planFile);
   const extras = new Map(src.extras.map((e) => [e.name, e]));
   const payloads = new Map<string, PayloadContent>();
-  for (const e of src.extras) payloads.set(e.name, { open: () => e.stream() });
+  for (const e of src.extras) {
+    payloads.set(e.name, {
+      open(member) {
+        if (member === null) return e.stream();
+        const entry = e.tree?.get(member);
+        if (!e.tree || entry?.type !== 'file') throw new InvalidInputError('bad-plan', `config names member ${member} of ${e.name}, which is not a file there`);
+        return e.tree.tree.open(entry);
+      },
+    });
+  }
   const image = src.image;
   const imageTree = image ? () => image.open() : undefined;
   const built = await buildRevision({ split, boot: src.boot, source: src.info, payloads, imageTree, repo, scratch: options.scratch, progress: options.progress });
