@@ -37,8 +37,18 @@ export function checkGroupOf(issue: Issue): CheckGroup {
   return GROUP_OF[issue.code] ?? 'json';
 }
 
+/**
+ * A further check run on a structurally valid revision (the extension point for `validate --boot`, which
+ * the runtime provides). Its issues are reported under its own `name`: a code, and one JUnit testcase.
+ */
+export interface ExtraCheck {
+  name: string;
+  run(repo: PvrRepo): Promise<{ errors: Issue[]; warnings: Issue[] }>;
+}
+
 export interface ValidateOptions extends TrustOptions {
   mode: SecurebootMode;
+  extraChecks?: ExtraCheck[];
 }
 
 export interface ValidationReport {
@@ -51,6 +61,8 @@ export interface ValidationReport {
   errors: Issue[];
   warnings: Issue[];
   signatures: SignatureReport[];
+  /** Names of the extra checks that ran (their issues carry the name as code). */
+  extraChecks: string[];
 }
 
 /** Objects are hashed two at a time: enough to keep both cores busy without thrashing the disk. */
@@ -76,7 +88,7 @@ async function checkObjects(repo: PvrRepo, state: State, errors: Issue[]): Promi
 }
 
 export async function validateRepo(repo: PvrRepo, options: ValidateOptions): Promise<ValidationReport> {
-  const report: ValidationReport = { valid: false, spec: null, objects: 0, bytes: 0, errors: [], warnings: [], signatures: [] };
+  const report: ValidationReport = { valid: false, spec: null, objects: 0, bytes: 0, errors: [], warnings: [], signatures: [], extraChecks: [] };
   const bytes = await repo.readStateBytes();
   let parsed;
   try {
@@ -92,7 +104,8 @@ export async function validateRepo(repo: PvrRepo, options: ValidateOptions): Pro
   }
   const state = parsed.value;
   report.spec = typeof state['#spec'] === 'string' ? state['#spec'] : null;
-  if (!isCanonical(decodeUtf8(bytes))) {
+  const canonical = isCanonical(decodeUtf8(bytes));
+  if (!canonical) {
     report.errors.push({
       code: 'canonical',
       message: "the state JSON is not canonical (pvr's canonicaljson form): Pantavisor builds signature payloads from the stored bytes, so store it canonical (pvmigrate sign rewrites it so)",
@@ -102,10 +115,20 @@ export async function validateRepo(repo: PvrRepo, options: ValidateOptions): Pro
   report.errors.push(...structure.errors);
   report.warnings.push(...structure.warnings);
   Object.assign(report, await checkObjects(repo, state, report.errors));
-  const sigs = verifyStateSignatures({ value: state, pairs: parsed.pairs }, options.mode, options);
+  // A canonical state is checked exactly as the device does (raw pairs in stored order); a non-canonical one,
+  // already an error above, with pvr's payload so its signatures are still reported meaningfully.
+  const sigs = verifyStateSignatures({ value: state, pairs: parsed.pairs }, options.mode, options, canonical ? 'runtime' : 'pvr');
   report.signatures = sigs.signatures;
   report.errors.push(...sigs.errors);
   report.warnings.push(...sigs.warnings);
+  if (report.errors.length === 0) {
+    for (const check of options.extraChecks ?? []) {
+      const r = await check.run(repo);
+      report.extraChecks.push(check.name);
+      report.errors.push(...r.errors.map((e) => ({ ...e, code: check.name })));
+      report.warnings.push(...r.warnings.map((w) => ({ ...w, code: check.name })));
+    }
+  }
   report.valid = report.errors.length === 0;
   return report;
 }
@@ -120,15 +143,15 @@ export async function validatePath(path: string, options: ValidateOptions): Prom
   }
 }
 
-/** JUnit XML: one testcase per check group, failures listing that group's errors. */
+/** JUnit XML: one testcase per check group (and per extra check that ran), failures listing its errors. */
 export function junitXml(report: ValidationReport, suite: string): string {
   const esc = (s: string): string => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
-  const byGroup = new Map<CheckGroup, Issue[]>(CHECK_GROUPS.map((g) => [g, []]));
-  for (const e of report.errors) byGroup.get(checkGroupOf(e))!.push(e);
+  const byGroup = new Map<string, Issue[]>([...CHECK_GROUPS, ...report.extraChecks].map((g) => [g, []]));
+  for (const e of report.errors) byGroup.get(report.extraChecks.includes(e.code) ? e.code : checkGroupOf(e))!.push(e);
   const failures = [...byGroup.values()].filter((l) => l.length).length;
-  const lines = ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuite name="${esc(suite)}" tests="${CHECK_GROUPS.length}" failures="${failures}" errors="0">`];
+  const lines = ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuite name="${esc(suite)}" tests="${byGroup.size}" failures="${failures}" errors="0">`];
   for (const [group, issues] of byGroup) {
-    lines.push(`  <testcase classname="pvmigrate.validate" name="${group}">`);
+    lines.push(`  <testcase classname="pvmigrate.validate" name="${esc(group)}">`);
     if (issues.length) {
       const text = issues.map((i) => (i.key ? `${i.key}: ${i.message}` : i.message)).join('\n');
       lines.push(`    <failure message="${esc(`${issues.length} error(s): ${issues[0]!.message}`)}">${esc(text)}</failure>`);

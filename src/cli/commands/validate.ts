@@ -25,13 +25,15 @@ export async function run(argv: string[]): Promise<number> {
     truststore: values.truststore ? await loadCertificates(values.truststore, 'the truststore') : undefined,
     pubkey: values.pubkey ? await loadPublicKey(values.pubkey) : undefined,
   };
+  // Extension point: `--boot`/`--timeout` will add the runtime's boot check here as an ExtraCheck
+  // (src/revision/validate.ts) once runtime/boot-check.ts exists.
   let report;
   try {
     report = await validatePath(target!, { mode: mode as (typeof MODES)[number], ...trust });
   } catch (err) {
     // An unreadable revision (bad tarball, bad JSON) is still a verdict: invalid, reported like any other.
     if (!(err instanceof InvalidInputError)) throw err;
-    report = { valid: false, spec: null, objects: 0, bytes: 0, errors: [{ code: err.code, message: err.toLine() }], warnings: [], signatures: [] };
+    report = { valid: false, spec: null, objects: 0, bytes: 0, errors: [{ code: err.code, message: err.toLine() }], warnings: [], signatures: [], extraChecks: [] };
   }
   if (values.junit) {
     const { writeFileAtomically } = await import('../../fs/atomic.ts');
