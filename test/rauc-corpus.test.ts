@@ -111,6 +111,30 @@ describe('RAUC corpus bundles', { skip }, () => {
     assert.equal(nv.json!.payloads.length, 2);
   });
 
+  test('usage and environment errors exit 2 with what to do: bad --check-purpose, missing keyring or key file', async () => {
+    const file = join(dir, 'good-bundle.raucb');
+    const purpose = await inspect(file, '--keyring', keyring, '--check-purpose', 'sslserver');
+    assert.equal(purpose.code, 2);
+    assert.match(purpose.stderr, /--check-purpose must be smimesign, codesign or any/);
+    const ring = await inspect(file, '--keyring', join(dir, 'no-such.pem'));
+    assert.equal(ring.code, 2);
+    assert.match(ring.stderr, /no-such\.pem: cannot read the keyring: no such file/);
+    const key = await inspect(join(dir, 'good-crypt-bundle-encrypted.raucb'), '--keyring', keyring, '--decrypt-key', join(dir, 'no-key.pem'));
+    assert.equal(key.code, 2);
+    assert.match(key.stderr, /no-key\.pem: cannot read the decryption key/);
+  });
+
+  test('human inspect output names format, compatible, version, signer and every image', async () => {
+    const r = await runCli(['inspect', join(dir, 'good-crypt-bundle-encrypted.raucb'), '--keyring', keyring, '--decrypt-key', rsaKey]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /format: +crypt \[encrypted CMS\]/);
+    assert.match(r.stdout, /compatible: +Test Config/);
+    assert.match(r.stdout, /version: +2022\.03-2/);
+    assert.match(r.stdout, /verified, signed by 'O = Test Org, CN = Test Org Autobuilder-1'/);
+    assert.match(r.stdout, /rootfs\.img +slot class rootfs +type raw +65536 bytes +sha256 98ae5a2c/);
+    assert.match(r.stdout, /appfs\.img +slot class appfs +type raw +32768 bytes +sha256 c3502047/);
+  });
+
   test('adaptive+meta bundle: meta groups and the block-hash-index of appfs are recognised', async () => {
     const r = await inspect(join(dir, 'good-adaptive-meta-bundle.raucb'), '--keyring', keyring);
     assert.deepEqual(r.json!.meta, { update: { poll: '86400' }, version: { channel: 'beta', 'release-notes': 'https://example.com/release-notes' } });
