@@ -44,11 +44,20 @@ test('a truncated image is reported as truncated', { skip }, async (t) => {
 
 test('a superblock with an absurd geometry is refused', { skip }, async (t) => {
   const dir = await tempDir(t);
-  const img = await smallImage(dir);
+  const img = await smallImage(dir, ['-O', '^metadata_csum']);
   const fh = await open(img, 'r+');
   await fh.write(Buffer.from([0, 0, 0, 0]), 0, 4, 1024 + 0x28); // s_inodes_per_group = 0
   await fh.close();
   await lsFails(img, /inodes per group 0/);
+});
+
+test('with metadata_csum, a changed superblock fails its checksum', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  const fh = await open(img, 'r+');
+  await fh.write(Buffer.from('tampered'), 0, 8, 1024 + 0x78); // s_volume_name
+  await fh.close();
+  await lsFails(img, /superblock fails its metadata_csum checksum/);
 });
 
 test('a directory linked into its own subdirectory (a loop) is detected', { skip }, async (t) => {
@@ -125,4 +134,17 @@ test('random byte flips in metadata end in success or an InvalidInputError, neve
     assert.ok(Date.now() - started < 5000, `round ${round} took ${Date.now() - started} ms`);
   }
   assert.ok(failures > 0, 'some flips are detected');
+});
+
+test('with metadata_csum, an inode whose bytes changed fails its checksum', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  // "Inode 13 is part of block group 0\n\tlocated at block 37, offset 0x0c00"
+  const m = /located at block (\d+), offset (0x[0-9a-f]+)/.exec(sh('debugfs', ['-R', 'imap /dir/file', img]));
+  assert.ok(m);
+  const at = Number(m[1]) * 1024 + Number(m[2]) + 4; // i_size_lo
+  const fh = await open(img, 'r+');
+  await fh.write(Buffer.from([0x40]), 0, 1, at + 3);
+  await fh.close();
+  await lsFails(img, /inode \d+ fails its metadata_csum checksum/);
 });

@@ -5,6 +5,7 @@ import { readPieces, type Piece } from '../disk/pieces.ts';
 import type { Entry, FileTree } from '../file-tree.ts';
 import type { RandomAccessSource } from '../source.ts';
 import { BlockMapper } from './block-map.ts';
+import { inodeChecksumOk } from './checksum.ts';
 import { parseDirBlock, type DirEntry } from './directory.ts';
 import { deviceNumber, FL_ENCRYPT, FL_EXTENTS, FL_INLINE_DATA, parseInode, type Inode } from './inode.ts';
 import { groupDescriptorOffset, INCOMPAT_64BIT, INCOMPAT_FILETYPE, readSuperblock, type Superblock } from './superblock.ts';
@@ -20,8 +21,9 @@ const RO_COMPAT_BIGALLOC = 0x200;
 
 /**
  * Open an ext2, ext3 or ext4 image as a FileTree. Pure TypeScript, read-only, no mount.
- * Checksums (metadata_csum, gdt_csum) are not verified: every structure is bounds- and sanity-checked
- * instead, so corruption ends in an InvalidInputError rather than a hang or a wild read.
+ * With metadata_csum the superblock and every inode read are checked against their CRC32C; group
+ * descriptor, extent, directory and xattr block checksums are not verified, but every structure is bounds-
+ * and sanity-checked, so corruption ends in an InvalidInputError rather than a hang or a wild read.
  */
 export async function openExt4(src: RandomAccessSource): Promise<FileTree> {
   const sb = await readSuperblock(src);
@@ -57,6 +59,7 @@ class Ext4Tree implements FileTree {
     const tableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
     if (table < 1 || table + tableBlocks > sb.blocksCount) throw this.corrupt(`group ${group}'s inode table at block ${table} lies outside the filesystem`);
     const raw = await this.meta.read(table * sb.blockSize + index * sb.inodeSize, sb.inodeSize);
+    if (sb.checksumSeed !== undefined && !inodeChecksumOk(sb.checksumSeed, ino, raw)) throw this.corrupt(`inode ${ino} fails its metadata_csum checksum`);
     return parseInode(sb, ino, raw);
   }
 

@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../../errors.ts';
 import type { RandomAccessSource } from '../source.ts';
+import { checksumSeed, superblockChecksumOk } from './checksum.ts';
 
 /** Byte offset of the primary superblock and its magic (s_magic at 0x38). */
 export const SUPERBLOCK_OFFSET = 1024;
@@ -39,6 +40,8 @@ export interface Superblock {
   featureIncompat: number;
   featureRoCompat: number;
   firstMetaBg: number;
+  /** metadata_csum: the CRC32C seed inode checksums start from; undefined without the feature. */
+  checksumSeed: number | undefined;
 }
 
 /** True when the 2 KiB at the start of `head` look like an ext2/3/4 superblock. */
@@ -79,7 +82,9 @@ export async function readSuperblock(src: RandomAccessSource): Promise<Superbloc
     featureIncompat,
     featureRoCompat,
     firstMetaBg: b.readUInt32LE(0x104),
+    checksumSeed: checksumSeed(b),
   };
+  if (sb.checksumSeed !== undefined && !superblockChecksumOk(b)) throw corrupt(src, 'the superblock fails its metadata_csum checksum');
   if (sb.blocksPerGroup === 0 || sb.blocksPerGroup > blockSize * 8) throw corrupt(src, `blocks per group ${sb.blocksPerGroup} is out of range`);
   if (sb.inodesPerGroup === 0 || sb.inodesPerGroup > blockSize * 8) throw corrupt(src, `inodes per group ${sb.inodesPerGroup} is out of range`);
   if (inodeSize < 128 || inodeSize > blockSize || (inodeSize & (inodeSize - 1)) !== 0) throw corrupt(src, `inode size ${inodeSize} is invalid`);
