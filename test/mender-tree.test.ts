@@ -84,3 +84,27 @@ test('samples/mender demo artifacts (made by make.sh) are valid ext4 rootfs rele
     }
   }
 });
+
+test('payloads say what they hold: a partitioned disk gets no tree (the caller picks a partition), raw bytes none', { skip: skip || needTool('sfdisk') }, async (t) => {
+  const dir = await tempDir(t);
+  sh('truncate', ['-s', '4M', join(dir, 'disk.img')]);
+  sh('sfdisk', ['-q', join(dir, 'disk.img')], { input: Buffer.from('label: dos\nstart=2048, size=4096, type=83\n') });
+  sh('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '1024', '-E', 'offset=1048576', join(dir, 'disk.img'), '2048']);
+  await writeFile(join(dir, 'blob.bin'), createHash('sha512').update('x').digest());
+  sh('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '1024', join(dir, 'plain.ext4'), '1024']);
+  sh('tar', ['-cf', join(dir, 'bundle.tar'), '-C', dir, 'blob.bin']);
+  const art = join(dir, 'a.mender');
+  sh('mender-artifact', ['write', 'module-image', '-T', 'custom', '-f', 'disk.img', '-f', 'blob.bin', '-f', 'plain.ext4', '-f', 'bundle.tar', '-n', 'r', '-t', 'd', '-o', art], { cwd: dir });
+  const a = await openArtifact(art, {});
+  try {
+    const facts = a.payloads.map((p) => [p.attributes.fileName, p.kind, p.attributes.imageKind ?? null, typeof p.tree]);
+    assert.deepEqual(facts, [
+      ['disk.img', 'module', 'disk', 'undefined'],
+      ['blob.bin', 'module', null, 'undefined'],
+      ['plain.ext4', 'module', 'ext4', 'function'],
+      ['bundle.tar', 'archive', 'tar', 'function'],
+    ]);
+  } finally {
+    await a.close();
+  }
+});

@@ -17,21 +17,17 @@ function manifestPath(f: DataFile): string {
   return `data/${String(f.index).padStart(4, '0')}/${f.name}`;
 }
 
-/** What the converter can do with a payload file, from its module type (and name for `directory`). */
+/** What the converter can do with a payload file, from its module type and what its content is. */
 function kindOf(type: string | null, f: DataFile): PayloadKind {
-  switch (type) {
-    case 'rootfs-image':
-      return 'image';
-    case 'script':
-      return 'script';
-    case 'single-file':
-      return 'file';
-    case 'directory':
-      return f.name === 'update.tar' ? 'archive' : 'file';
-    default:
-      return 'module';
-  }
+  if (type === 'rootfs-image') return 'image';
+  if (type === 'script') return 'script';
+  if (f.imageKind === 'tar') return 'archive'; // the directory module's update.tar, or a tarball in any module
+  if (type === 'single-file' || type === 'directory') return 'file';
+  return 'module';
 }
+
+/** Trees are offered for content the filesystem layer opens directly; a partitioned disk is left to the caller. */
+const TREE_KINDS = new Set(['ext4', 'squashfs', 'vfat', 'tar']);
 
 /** Chunks passed through while hashed; the stream fails at the end unless size and sha256 match the verified ones. */
 async function* verified(chunks: AsyncIterable<Buffer>, f: DataFile, file: string): AsyncGenerator<Buffer> {
@@ -81,6 +77,8 @@ function payloadOf(src: RandomAccessSource, p: PayloadInfo, f: DataFile): Payloa
     attributes: {
       payloadIndex: p.index,
       payloadType: p.type,
+      type: p.type,
+      ...(f.imageKind ? { imageKind: f.imageKind } : {}),
       fileName: f.name,
       compression: f.compression,
       augmented: f.augmented,
@@ -89,7 +87,7 @@ function payloadOf(src: RandomAccessSource, p: PayloadInfo, f: DataFile): Payloa
       metaData: p.metaData,
     },
   };
-  if (kind === 'image' || kind === 'archive') payload.tree = () => treeOf(src, f, stream);
+  if (f.imageKind && TREE_KINDS.has(f.imageKind)) payload.tree = () => treeOf(src, f, stream);
   return payload;
 }
 

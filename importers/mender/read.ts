@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../../src/errors.ts';
-import type { RandomAccessSource } from '../../src/fs/source.ts';
+import { BufferSource, type RandomAccessSource } from '../../src/fs/source.ts';
 import { scanTar } from '../../src/fs/tar/reader.ts';
 import { tarStream, type TarMember } from '../../src/fs/tar/stream.ts';
 import type { TrustOptions } from '../types.ts';
@@ -23,6 +23,8 @@ export interface DataFile {
   member: TarMember;
   /** Its content's byte range in the artifact, when the data tar is stored uncompressed. */
   stored?: { offset: number; size: number };
+  /** What the filesystem layer recognises in its first bytes (ext4, squashfs, vfat, disk, tar). */
+  imageKind?: string;
 }
 
 export interface PayloadInfo {
@@ -51,6 +53,16 @@ export interface MenderContents {
 const MAX_SMALL = 16 << 20; // version, manifest, signature: far smaller in practice
 const DATA_NAME = /^data\/(\d{4})\.tar(\.gz|\.xz|\.zst)?$/;
 const FILE_NAME = /^[\w\-.,]+$/;
+
+/** Enough of a file to recognise a filesystem (superblocks, GPT header and entries, tar header). */
+const HEAD_BYTES = 64 << 10;
+
+/** What the filesystem layer makes of a file's first bytes; undefined when nothing. */
+async function recognise(head: Buffer, name: string): Promise<string | undefined> {
+  if (head.length < 512) return undefined;
+  const { detectImage } = await import('../../src/fs/open-image.ts');
+  return detectImage(new BufferSource(head, name)).catch(() => undefined);
+}
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
@@ -134,14 +146,18 @@ class ArtifactReader {
         if (!this.manifest.has(path)) this.fail('mender-unlisted', `'${path}' is not listed in the manifest (checksum missing), so it cannot be verified`);
         const h = createHash('sha256');
         let size = 0;
+        const head: Buffer[] = [];
         for await (const c of body()) {
           h.update(c);
+          if (size < HEAD_BYTES) head.push(c.subarray(0, HEAD_BYTES - size));
           size += c.length;
         }
         if (size !== f.size) this.fail('truncated', `${m.path}: '${f.path}' ends after ${size} of ${f.size} bytes`);
         const entry = this.manifest.check(path, h.digest('hex'));
         const file: DataFile = { index, name: f.path, size, sha256: entry.sha256, compression, augmented: entry.augmented, member: m };
         if (compression === 'none' && !f.sparse) file.stored = { offset: m.dataOffset + f.dataOffset, size };
+        const imageKind = await recognise(Buffer.concat(head), path);
+        if (imageKind) file.imageKind = imageKind;
         out.push(file);
       }
     } catch (err) {
