@@ -131,3 +131,44 @@ describe('split plan on the sample rootfs', { skip }, () => {
     assert.throws(() => validatePlan([]), /must be a JSON object/);
   });
 });
+
+describe('app detection from systemd units, /usr/local and inittab (a tree written in the test)', () => {
+  it('finds each app with its command, environment and working directory, and keeps their starters with them', async (t) => {
+    const { mkdir, writeFile, symlink } = await import('node:fs/promises');
+    const root = await mkdtemp(join(tmpdir(), 'pvmigrate-apps-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const put = async (p: string, text: string, mode = 0o644) => {
+      await mkdir(join(root, p, '..'), { recursive: true });
+      await writeFile(join(root, p), text, { mode });
+    };
+    await put('sbin/init', '#!/bin/sh\n', 0o755);
+    await put('boot/zImage', 'kernel');
+    await put('opt/gateway/bin/gw', '#!/bin/sh\n', 0o755);
+    await put('opt/gateway/share/ui.html', '<html/>');
+    await put('etc/systemd/system/gateway.service', [
+      '[Unit]', 'Description=gateway', '[Service]', 'Environment="GW_MODE=edge" GW_PORT=8443', 'WorkingDirectory=/opt/gateway',
+      'ExecStart=-/opt/gateway/bin/gw --listen "0.0.0.0:8443"', 'Restart=always', '[Install]', 'WantedBy=multi-user.target', '',
+    ].join('\n'));
+    await mkdir(join(root, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
+    await symlink('../gateway.service', join(root, 'etc/systemd/system/multi-user.target.wants/gateway.service'));
+    await put('usr/local/bin/logshipper', '#!/bin/sh\n', 0o755);
+    await put('usr/local/etc/logshipper/ship.conf', 'dest=x\n');
+    await put('etc/inittab', '::sysinit:/etc/init.d/rcS\n::respawn:/usr/local/bin/logshipper -c /usr/local/etc/logshipper/ship.conf\n');
+    await put('etc/systemd/system/mender-updated.service', '[Service]\nExecStart=/usr/bin/mender-update daemon\n');
+    await put('usr/bin/mender-update', '#!/bin/sh\n', 0o755);
+    const index = await TreeIndex.build(await openDirTree(root, { xattrs: false }), root);
+    const plan = await detectPlan(index, undefined);
+    const apps = plan.containers.filter((c) => c.kind === 'app');
+    assert.deepEqual(apps.map((a) => [a.name, a.init, a.env, a.workdir, a.paths]), [
+      ['gateway', ['/opt/gateway/bin/gw', '--listen', '0.0.0.0:8443'], { GW_MODE: 'edge', GW_PORT: '8443' }, '/opt/gateway',
+        ['/etc/systemd/system/gateway.service', '/etc/systemd/system/multi-user.target.wants/gateway.service', '/opt/gateway']],
+      ['logshipper', ['/usr/local/bin/logshipper', '-c', '/usr/local/etc/logshipper/ship.conf'], {}, null, ['/usr/local/bin/logshipper', '/usr/local/etc/logshipper']],
+    ]);
+    assert.equal(plan.bsp.kernel, '/boot/zImage');
+    assert.deepEqual(plan.review.map((r) => [r.item, r.kind]), [['/etc/inittab', 'inittab']]);
+    assert.deepEqual(plan.removed.map((r) => r.path), ['/etc/systemd/system/mender-updated.service', '/usr/bin/mender-update']);
+    const split = Split.apply(plan, index, undefined);
+    assert.deepEqual(split.destination('/usr/local/etc/logshipper/ship.conf'), { to: 'app', name: 'logshipper' });
+    assert.deepEqual(split.destination('/etc/inittab'), { to: 'base' });
+  });
+});

@@ -73,6 +73,8 @@ function expand(word: string, vars: Map<string, string>): string {
   return word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => vars.get(a ?? b) ?? '');
 }
 
+const COMMAND_PREFIX = new Set(['exec', 'nohup', 'setsid', 'then', 'do', 'else', '&&', '||', ';', '{']);
+
 /** The command an init script starts: start-stop-daemon's --exec/--startas and the words after `--`, or a line running an app path. */
 function commandOfScript(script: string): string[] | undefined {
   const vars = shellVars(script);
@@ -93,10 +95,14 @@ function commandOfScript(script: string): string[] | undefined {
       continue;
     }
     const start = words.findIndex((w) => appHome(w) !== undefined);
-    if (start >= 0 && (start === 0 || ['exec', 'nohup', 'setsid'].includes(words[start - 1]!))) {
+    // In command position: first word, after a launcher (exec, nohup …), a case label "start)" or a separator.
+    const before = words[start - 1];
+    const commandPosition = before === undefined || COMMAND_PREFIX.has(before) || before.endsWith(')') || before.endsWith(';');
+    if (start >= 0 && commandPosition) {
       const argv = words.slice(start);
-      while (argv.length > 1 && /^(?:&|&&|;|>.*|2>.*)$/.test(argv.at(-1)!)) argv.pop();
-      return argv;
+      // The command ends at the first shell operator or redirection.
+      const end = argv.findIndex((w, i) => i > 0 && /^(?:&|&&|\|\||;|;;|\||>.*|2>.*|esac|fi)$/.test(w));
+      return end > 0 ? argv.slice(0, end) : argv;
     }
   }
   return undefined;
