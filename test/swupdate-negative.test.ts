@@ -4,7 +4,7 @@
  * with --strict.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { needTool, tempDir } from './helpers/env.ts';
@@ -140,4 +140,14 @@ describe('refused by swupdate and by pvmigrate', { concurrency: 4, skip }, () =>
     assert.equal(strict.code, 1);
     assert.match(strict.stderr, /handler 'fpga'.*--strict/);
   });
+});
+
+test('member names that leave the directory are refused', { skip: needTool('cpio') }, async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, 'sub'));
+  await writeFiles(dir, { 'a.bin': 'a\n', 'sw-description': 'software = { version = "1"; };' });
+  const swu = packSwu(dir, ['sw-description', 'sub/../a.bin']);
+  const r = await inspect(swu);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cpio member #1 is named 'sub\/\.\.\/a\.bin': absolute or '\.\.' names are refused/);
 });

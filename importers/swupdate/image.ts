@@ -199,6 +199,10 @@ export async function readSwu(src: RandomAccessSource, trust: TrustOptions): Pro
     if (m.name === DESCRIPTION || m.name === SIGNATURE) {
       throw new InvalidInputError('swu-order', `${m.name} appears again as cpio member #${m.index}; it must be ${m.name === DESCRIPTION ? 'the first' : 'the second'} member only`, { file });
     }
+    // swupdate's is_filename_valid: artifacts are plain relative names.
+    if (m.name.startsWith('/') || m.name.split('/').includes('..')) {
+      throw new InvalidInputError('swu-member-name', `cpio member #${m.index} is named '${m.name}': absolute or '..' names are refused (as swupdate does)`, { file });
+    }
     seen.add(m.name);
     const mine = selected.filter((e) => e.filename === m.name);
     const theirs = others.filter((e) => e.filename === m.name);
