@@ -119,6 +119,12 @@ test('sign: the signature verifies under both payload rules, validate --mode str
   assert.equal(s2.code, 0, s2.stderr);
   // #spec is still outside every signature; the coverage rule counts it like any other key.
   assert.deepEqual((await validateJson(dir, '--mode', 'strict')).doc.errors.map((e) => e.key), ['#spec']);
+  const raw = await runCli(['sign', dir, '--key', key, '--raw', 'spec', '--include', '#spec', '--json']);
+  assert.equal(raw.code, 0, raw.stderr);
+  assert.deepEqual(JSON.parse(raw.stdout).covers, ['#spec']);
+  const full = await validateJson(dir, '--mode', 'strict', '--pubkey', join(keys, 'pub.pem'));
+  assert.equal(full.code, 0, JSON.stringify(full.doc.errors));
+  assert.equal((full.doc.signatures as unknown[]).length, 3);
 
   const other = join(keys, 'other.pem');
   sh('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', other]);
@@ -189,6 +195,10 @@ test('usage and environment errors exit 2', async (t) => {
     ['import', 'x.tgz'],
     ['sign', dir, '--part', 'app'],
     ['sign', dir, '--key', join(dir, 'nope.pem'), '--part', 'app'],
+    ['sign', dir, '--key', join(dir, 'k.pem'), '--part', 'app', '--raw', 'x'],
+    ['sign', dir, '--key', join(dir, 'k.pem'), '--raw', 'x'],
+    ['sign', dir, '--key', join(dir, 'k.pem'), '--raw', 'x', '--include', '**'],
+    ['sign', dir, '--key', join(dir, 'k.pem'), '--part', '../x'],
     ['diff', dir],
     ['validate', dir, '--bogus'],
   ];

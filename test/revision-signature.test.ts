@@ -223,4 +223,7 @@ test('sign with an x5c chain: verifies against the CA truststore; a leaf that do
   assert.equal(r.signatures[0]!.trust, 'chain', JSON.stringify(r.errors));
   assert.equal(r.result, 'State not fully covered by signatures', '#spec is not covered by --part bsp');
   assert.throws(() => signState(state, { name: 'bsp', key: createPrivateKey(readFileSync(join(dir, 'ca.key'))), match: partMatch('bsp'), x5c }), /does not carry the signing key/);
+  // Without x5c there is nothing to anchor: the truststore alone cannot vouch for the signer.
+  const bare = signState(state, { name: 'bsp', key: createPrivateKey(readFileSync(join(dir, 'leaf.key'))), match: partMatch('bsp') }).state;
+  assert.match(verifyStateSignatures(stored(canonicalize(bare)), 'lenient', { truststore: ca }).errors[0]!.message, /no x5c certificate chain/);
 });

@@ -233,6 +233,9 @@ function verifyOne(name: string, sigValue: JsonObject, stored: StoredState, rule
   } else if (trust.pubkey) {
     if (sameKey(key, trust.pubkey)) report.trust = 'pubkey';
     else report.problems.push('signed by a key other than the given public key');
+  } else if (trust.truststore) {
+    // Pantavisor checks a signature without x5c against its public key file, never against the truststore.
+    report.problems.push('no x5c certificate chain to check against the truststore; pass --pubkey for signatures made without one');
   } else if (report.verified) {
     report.trust = 'embedded-key';
   }
