@@ -6,9 +6,12 @@
  * Errors are {"Error":"…"} as PV's pv_ctrl_utils_send_error writes them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import type { Engine } from './engine.ts';
 import type { Storage } from './storage.ts';
+import type { Updater } from './update.ts';
 
 export type DeviceCommand = 'REBOOT_DEVICE' | 'POWEROFF_DEVICE';
 
@@ -18,10 +21,15 @@ export interface ControlContext {
   currentRev(): string | undefined;
   /** Accepted power command: the runtime shuts down (poweroff) or restarts (reboot) after answering. */
   command(op: DeviceCommand, message: string): void;
+  updater: Updater;
+  /** POST /storage/gc: bytes reclaimed. */
+  gc(): Promise<number>;
   buildinfo: Record<string, unknown>;
 }
 
 const MAX_BODY = 64 * 1024;
+/** A state posted to /steps: generous, still bounded. */
+const MAX_STATE = 16 * 1024 * 1024;
 
 class HttpError extends Error {
   constructor(
@@ -38,16 +46,21 @@ function send(res: ServerResponse, status: number, body: unknown, raw = false): 
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, 'Request too large');
+    if (size > max) throw new HttpError(413, 'Request too large');
     chunks.push(c as Buffer);
   }
+  return Buffer.concat(chunks);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readBody(req, MAX_BODY);
   try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    const v = JSON.parse(body.toString('utf8')) as unknown;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
     return v as Record<string, unknown>;
   } catch {
@@ -79,6 +92,10 @@ export class ControlServer {
       });
     });
     this.servers.set(path, server);
+  }
+
+  listening(path: string): boolean {
+    return this.servers.has(path);
   }
 
   async close(): Promise<void> {
@@ -133,11 +150,42 @@ export class ControlServer {
       }
       case 'GET /steps':
         return this.steps(res, parts.slice(1));
+      case 'PUT /steps': {
+        const rev = parts.slice(1).join('/');
+        const a = await this.ctx.updater.installStep(rev, await readBody(req, MAX_STATE));
+        return a.error ? send(res, a.status, { Error: a.error }) : send(res, 200, {});
+      }
+      case 'GET /objects': {
+        if (parts.length === 1) {
+          const names = await readdir(this.ctx.storage.objectsDir).catch(() => [] as string[]);
+          return send(res, 200, names.filter((n) => /^[0-9a-f]{64}$/.test(n)).sort());
+        }
+        if (parts.length !== 2 || !/^[0-9a-f]{64}$/.test(parts[1]) || !(await this.ctx.storage.objects.has(parts[1]))) throw new HttpError(404, 'Object not found');
+        const path = this.ctx.storage.objects.path(parts[1]);
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': (await stat(path)).size });
+        await pipeline(createReadStream(path), res);
+        return;
+      }
+      case 'PUT /objects': {
+        if (parts.length !== 2 || !/^[0-9a-f]{64}$/.test(parts[1])) throw new HttpError(400, 'Object name must be a sha256');
+        const a = await this.ctx.updater.putObject(parts[1], req);
+        return a.error ? send(res, a.status, { Error: a.error }) : send(res, 200, {});
+      }
+      case 'POST /storage':
+        if (parts[1] !== 'gc' || parts.length !== 2) break;
+        if (this.ctx.updater.inProgress) throw new HttpError(503, 'an update is ongoing');
+        return send(res, 200, { reclaimed: await this.ctx.gc() });
       case 'GET /buildinfo':
         return send(res, 200, this.ctx.buildinfo);
       case 'POST /commands': {
         const { op, payload } = await readJson(req);
+        if (op === 'LOCAL_RUN') {
+          if (typeof payload !== 'string' || payload === '') throw new HttpError(400, 'LOCAL_RUN needs the revision as payload');
+          const a = await this.ctx.updater.run(payload);
+          return a.error ? send(res, a.status, { Error: a.error }) : send(res, 200, {});
+        }
         if (op !== 'REBOOT_DEVICE' && op !== 'POWEROFF_DEVICE') throw new HttpError(400, `Command '${String(op)}' not supported by this runtime`);
+        if (this.ctx.updater.inProgress) throw new HttpError(503, 'an update is ongoing');
         send(res, 200, {});
         this.ctx.command(op, typeof payload === 'string' ? payload : '');
         return;
@@ -162,12 +210,13 @@ export class ControlServer {
     }
     const progress = rest[rest.length - 1] === 'progress';
     const rev = (progress ? rest.slice(0, -1) : rest).join('/');
-    if (!(await storage.listRevisions()).includes(rev)) throw new HttpError(404, 'Step not found');
     if (progress) {
-      const p = await storage.readProgress(rev);
-      if (!p) throw new HttpError(404, 'Progress not found');
+      // A refused step keeps its progress (WONTGO and why) after its state is dropped.
+      const p = await storage.readProgress(rev).catch(() => undefined);
+      if (!p) throw new HttpError(404, 'Step not found');
       return send(res, 200, p);
     }
+    if (!(await storage.listRevisions()).includes(rev)) throw new HttpError(404, 'Step not found');
     return send(res, 200, await storage.readStateText(rev), true);
   }
 }

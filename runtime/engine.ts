@@ -54,11 +54,20 @@ export class Engine extends EventEmitter {
     this.containers = containers;
   }
 
-  static async load(o: EngineOptions): Promise<Engine> {
+  /** `adopt`: running containers of the previous revision that an in-place update leaves untouched. */
+  static async load(o: EngineOptions, adopt: Map<string, Container> = new Map()): Promise<Engine> {
     const plan = planRevision(o.state);
     const trailDir = o.storage.trailDir(o.rev);
     const engine = new Engine(o, plan, []);
     for (const spec of plan.platforms) {
+      const kept = adopt.get(spec.name);
+      if (kept) {
+        kept.removeAllListeners('failed');
+        engine.fds.push(kept.ctx.consoleFd);
+        engine.watch(kept);
+        engine.containers.push(kept);
+        continue;
+      }
       const confPath = safeJoin(trailDir, spec.configKey);
       const lxc = parseLxcConfig(await readFile(confPath, 'utf8').catch(() => {
         throw new InvalidInputError('missing-config', `container ${spec.name}: ${spec.configKey} missing from the trail`, { file: confPath });
@@ -75,13 +84,41 @@ export class Engine extends EventEmitter {
         o.log,
         { stopGraceMs: o.stopGraceMs ?? 5000 },
       );
-      c.on('failed', (reason: string) => {
-        engine.emit('failed', c, reason);
-        if (spec.restartPolicy === 'system') engine.emit('reboot', `container '${spec.name}' with restart_policy system failed: ${reason}`);
-      });
+      engine.watch(c);
       engine.containers.push(c);
     }
     return engine;
+  }
+
+  private watch(c: Container): void {
+    c.on('failed', (reason: string) => {
+      this.emit('failed', c, reason);
+      if (c.ctx.spec.restartPolicy === 'system') this.emit('reboot', `container '${c.name}' with restart_policy system failed: ${reason}`);
+    });
+  }
+
+  /**
+   * Hand over to the next revision's engine: stop (and unmount) every container except `keep`, whose running
+   * Container objects are returned for Engine.load to adopt.
+   */
+  async release(keep: Set<string>): Promise<Map<string, Container>> {
+    this.stopped = true;
+    this.emit('stopping');
+    const kept = new Map<string, Container>();
+    for (const g of [...this.plan.groups].reverse()) {
+      await Promise.all(
+        this.members(g).map(async (c) => {
+          if (keep.has(c.name)) {
+            kept.set(c.name, c);
+            return;
+          }
+          await c.stop({ unmount: true }).catch((err) => this.o.log.error('engine', `${c.name}: stop failed: ${(err as Error).message}`));
+          closeSync(c.ctx.consoleFd);
+        }),
+      );
+    }
+    this.fds.splice(0);
+    return kept;
   }
 
   container(name: string): Container | undefined {

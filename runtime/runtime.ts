@@ -1,16 +1,28 @@
 /**
  * The runtime: select and verify the boot revision, serve the control socket, run the container engine,
- * and stop everything on a signal or a power command. `pvmigrate run` and bootCheck drive it.
+ * take local updates, try/commit/roll back, and stop everything on a signal or a power command.
+ * `pvmigrate run`, runtime/pv-init and bootCheck drive it.
+ *
+ * Try and commit (PV:update/update.c, reference §7–8): a revision booted from pv_try is INPROGRESS "Trying
+ * new revision"; once every status goal is reached (within the goals timeout) it is TESTING, and after the
+ * commit delay it is committed: boot env pv_rev=<rev> with pv_try cleared, then .pv/done, then DONE. A goal
+ * not reached or a failing container means ERROR and a reboot, on which the bootloader logic of boot.ts
+ * falls back to pv_rev.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { EnvironmentError } from '../src/errors.ts';
+import type { TrustOptions } from '../src/revision/signature.ts';
+import type { State } from '../src/revision/state.ts';
 import { selectRevision, verifyRevision, type BootOptions, type BootSelection } from './boot.ts';
 import { ControlServer, type DeviceCommand } from './control-socket.ts';
 import type { Driver } from './drivers/types.ts';
 import { Engine } from './engine.ts';
+import { collectGarbage } from './gc.ts';
 import { RuntimeLog } from './log.ts';
+import { FINAL, progress } from './progress.ts';
 import { Storage } from './storage.ts';
+import { Updater } from './update.ts';
 
 export type DriverName = 'namespace' | 'process';
 
@@ -23,6 +35,13 @@ export interface RuntimeOptions extends BootOptions {
   verbose?: boolean;
   stopGraceMs?: number;
   groupTimeoutS?: number;
+  /** PV_UPDATER_COMMIT_DELAY (s), default 25. */
+  commitDelayS?: number;
+  /** PV_UPDATER_GOALS_TIMEOUT (s), default 120. */
+  goalsTimeoutS?: number;
+  /** PV_REVISION_RETRIES, default 10. */
+  maxRetries?: number;
+  trust?: TrustOptions;
 }
 
 /** Why the runtime ended. A reboot is reported to the caller, which restarts it (exit status REBOOT_EXIT in `run`). */
@@ -47,11 +66,17 @@ export class Runtime {
   readonly ctrlPath: string;
   selection: BootSelection | undefined;
   engine: Engine | undefined;
-  /** Settles when the runtime should end (power command or stop()); the caller then calls shutdown(). */
+  /** The running revision and its state (changes on an in-place update). */
+  current: { rev: string; state: State } | undefined;
+  readonly updater: Updater;
+  /** Settles when the runtime should end (power command, reboot, stop()); the caller then calls shutdown(). */
   readonly ended: Promise<EndReason>;
   private endWith!: (r: EndReason) => void;
+  private finished = false;
   private readonly control: ControlServer;
   private readonly runDir: string;
+  private driver: Driver | undefined;
+  private commitTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: RuntimeOptions) {
     this.storage = new Storage(resolve(o.storageDir));
@@ -59,45 +84,138 @@ export class Runtime {
     this.ctrlPath = resolve(o.ctrlPath ?? join(dirname(this.storage.root), 'pv-ctrl'));
     this.runDir = join(this.storage.root, 'run');
     this.ended = new Promise((r) => (this.endWith = r));
+    void this.ended.then(() => (this.finished = true));
+    this.updater = new Updater({
+      storage: this.storage,
+      log: this.log,
+      secureboot: o.secureboot,
+      trust: o.trust,
+      maxRetries: o.maxRetries ?? 10,
+      current: () => this.current,
+      reboot: (reason) => this.reboot(reason),
+      transition: (rev, state, restart) => this.transition(rev, state, restart),
+    });
     this.control = new ControlServer({
       storage: this.storage,
       engine: () => this.engine,
-      currentRev: () => this.selection?.rev,
+      currentRev: () => this.current?.rev,
+      updater: this.updater,
       command: (op: DeviceCommand, message: string) => {
         this.log.info('ctrl', `${op} requested${message ? `: ${message}` : ''}`);
         this.endWith(op === 'REBOOT_DEVICE' ? { kind: 'reboot', message } : { kind: 'poweroff', message });
       },
+      gc: async () => (await collectGarbage(this.storage, { current: this.current?.rev })).reclaimed,
       buildinfo: { name: 'pvmigrate', runtime: `node ${process.version}`, driver: o.driver, platform: `${process.platform}/${process.arch}` },
     });
+  }
+
+  private reboot(reason: string): void {
+    this.log.info('runtime', `rebooting: ${reason}`);
+    this.endWith({ kind: 'reboot', message: reason });
+  }
+
+  private async setProgress(rev: string, make: (retries: number) => ReturnType<typeof progress.done>): Promise<void> {
+    const retries = (await this.storage.readProgress(rev))?.retries ?? 0;
+    await this.storage.writeProgress(rev, make(retries));
   }
 
   /** Boot: select, verify, serve the control socket, start groups in order. Throws when the revision is refused. */
   async boot(): Promise<void> {
     this.selection = await selectRevision(this.storage);
-    const { rev } = this.selection;
+    const { rev, trying, rolledBackFrom } = this.selection;
     this.log.attach(this.storage.logsDir(rev));
-    this.log.info('boot', `booting revision ${rev}${this.selection.trying ? ' (trying)' : ''}${this.selection.rolledBackFrom ? ` after an uncommitted try of ${this.selection.rolledBackFrom}` : ''}`);
+    this.log.info('boot', `booting revision ${rev}${trying ? ' (trying)' : ''}${rolledBackFrom ? ` after an uncommitted try of ${rolledBackFrom}` : ''}`);
+    if (rolledBackFrom) {
+      const p = await this.storage.readProgress(rolledBackFrom);
+      if (!p || !FINAL.has(p.status)) await this.setProgress(rolledBackFrom, (r) => progress.error('Unexpected rollback', r));
+      await this.storage.writeBootEnv({ pv_rev: rev });
+    }
+    if (trying) await this.setProgress(rev, progress.trying);
     const verified = await verifyRevision(this.storage, rev, this.log, this.o);
-    const driver = await loadDriver(this.o.driver, this.storage);
+    this.current = { rev, state: verified.state };
+    this.driver = await loadDriver(this.o.driver, this.storage);
     mkdirSync(join(this.runDir, 'ctrl'), { recursive: true });
     await this.control.listen(this.ctrlPath);
-    this.engine = await Engine.load({
-      storage: this.storage,
-      rev,
-      state: verified.state,
-      driver,
-      log: this.log,
-      runDir: this.runDir,
-      ctrlSocketFor: (name) => join(this.runDir, 'ctrl', name),
-      stopGraceMs: this.o.stopGraceMs,
-      groupTimeoutS: this.o.groupTimeoutS,
-    });
-    for (const c of this.engine.containers) await this.control.listen(join(this.runDir, 'ctrl', c.name), c.name);
-    this.engine.on('reboot', (reason: string) => {
-      this.log.error('engine', `${reason}: rebooting`);
-      this.endWith({ kind: 'reboot', message: reason });
-    });
+    this.engine = await this.newEngine(rev, verified.state);
+    const t0 = Date.now();
     await this.engine.start();
+    if (trying) this.watchTry(rev, this.engine, t0, 'reboot');
+  }
+
+  private async newEngine(rev: string, state: State, adopt?: Map<string, import('./container.ts').Container>): Promise<Engine> {
+    const engine = await Engine.load(
+      {
+        storage: this.storage,
+        rev,
+        state,
+        driver: this.driver!,
+        log: this.log,
+        runDir: this.runDir,
+        ctrlSocketFor: (name) => join(this.runDir, 'ctrl', name),
+        stopGraceMs: this.o.stopGraceMs,
+        groupTimeoutS: this.o.groupTimeoutS,
+      },
+      adopt,
+    );
+    for (const c of engine.containers) {
+      const sock = join(this.runDir, 'ctrl', c.name);
+      if (!this.control.listening(sock)) await this.control.listen(sock, c.name);
+    }
+    engine.on('reboot', (reason: string) => this.reboot(reason));
+    return engine;
+  }
+
+  /**
+   * Under test: wait for every goal (goals timeout), then TESTING, then commit after the commit delay,
+   * unless a container fails meanwhile. `kind` says whether this is a reboot try or an in-place update.
+   */
+  private watchTry(rev: string, engine: Engine, t0: number, kind: 'reboot' | 'in-place'): void {
+    let failed: string | undefined;
+    engine.on('failed', (c: { name: string }, reason: string) => (failed ??= `${c.name}: ${reason}`));
+    const fail = async (msg: string, detail: string) => {
+      if (this.finished || this.engine !== engine) return;
+      clearTimeout(this.commitTimer);
+      this.log.error('update', `revision ${rev}: ${msg} (${detail}); returning to the last committed revision`);
+      await this.storage.writeProgress(rev, { ...progress.error(msg, (await this.storage.readProgress(rev))?.retries ?? 0), logs: detail });
+      this.reboot(`${msg}: ${detail}`);
+    };
+    void (async () => {
+      const deadline = t0 + (this.o.goalsTimeoutS ?? 120) * 1000;
+      while (!engine.goalsReached() && !failed && Date.now() < deadline && !this.finished) await new Promise((r) => setTimeout(r, 100));
+      if (failed) return fail('A container could not be started', failed);
+      if (!engine.goalsReached()) return fail('Status goal not reached', engine.containers.filter((c) => !c.goalReached()).map((c) => `${c.name} ${c.status}/${c.goal}`).join(', '));
+      if (this.finished) return;
+      await this.setProgress(rev, kind === 'reboot' ? progress.testingReboot : progress.testingNoReboot);
+      this.commitTimer = setTimeout(() => {
+        void (async () => {
+          if (failed) return fail('A container could not be started', failed);
+          if (!engine.goalsReached()) return fail('Status goal not reached', 'a container left its goal while testing');
+          if (this.finished || this.engine !== engine) return;
+          if (kind === 'reboot') {
+            // Commit point: bootloader env first, then .pv/done (reference §7).
+            await this.storage.writeBootEnv({ pv_rev: rev });
+            await this.storage.markDone(rev);
+            await this.setProgress(rev, progress.done);
+          } else await this.setProgress(rev, progress.updated);
+          this.log.info('update', `revision ${rev} ${kind === 'reboot' ? 'committed (DONE)' : 'UPDATED'}`);
+        })().catch((err) => this.log.error('update', `commit of ${rev} failed: ${(err as Error).message}`));
+      }, (this.o.commitDelayS ?? 25) * 1000);
+    })().catch((err) => this.log.error('update', `try of ${rev}: ${(err as Error).message}`));
+  }
+
+  /** In-place update: stop the affected containers, adopt the others into the new revision's engine. */
+  private async transition(rev: string, state: State, restart: string[]): Promise<void> {
+    const old = this.engine!;
+    const next = new Set(Object.keys(state).filter((k) => k.endsWith('/run.json') && k !== 'bsp/run.json').map((k) => k.slice(0, -'/run.json'.length)));
+    const keep = new Set(old.containers.map((c) => c.name).filter((n) => next.has(n) && !restart.includes(n)));
+    const adopt = await old.release(keep);
+    this.log.attach(this.storage.logsDir(rev));
+    this.engine = await this.newEngine(rev, state, adopt);
+    this.current = { rev, state };
+    const t0 = Date.now();
+    await this.setProgress(rev, progress.transitioning);
+    await this.engine.start();
+    this.watchTry(rev, this.engine, t0, 'in-place');
   }
 
   /** Ask the runtime to end (e.g. on SIGTERM). */
@@ -107,6 +225,8 @@ export class Runtime {
 
   /** Stop every container (reverse group order), close the control sockets. */
   async shutdown(): Promise<void> {
+    this.finished = true;
+    clearTimeout(this.commitTimer);
     await this.engine?.stop();
     await this.control.close();
     this.log.info('runtime', 'stopped');

@@ -177,6 +177,11 @@ export class Storage {
     return relinked;
   }
 
+  /** Drop a refused state (its progress stays, to say why). */
+  async removeState(rev: string): Promise<void> {
+    await unlink(this.statePath(rev)).catch(() => undefined);
+  }
+
   async readProgress(rev: string): Promise<Progress | undefined> {
     try {
       return JSON.parse(await readFile(this.progressPath(rev), 'utf8')) as Progress;

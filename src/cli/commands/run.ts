@@ -4,7 +4,8 @@ import { diagnostic, printJson } from '../output.ts';
 
 export const summary = 'boot the storage\'s revision and run its containers in the foreground (Ctrl-C stops them all)';
 export const usage =
-  'pvmigrate run --storage DIR [--driver namespace|process] [--ctrl PATH] [--secureboot disabled|audit|lenient|strict] [--pubkey PEM] [--truststore CERTS] [--quickboot] [--verbose] [--json]\n' +
+  'pvmigrate run --storage DIR [--driver namespace|process] [--ctrl PATH] [--secureboot disabled|audit|lenient|strict] [--pubkey PEM] [--truststore CERTS] [--quickboot]\n' +
+  '    [--commit-delay S] [--goals-timeout S] [--verbose] [--json]\n' +
   '  exit 0 after a signal or poweroff, 3 when the device asked for a reboot, 1 when the revision is refused';
 
 const MODES = ['disabled', 'audit', 'lenient', 'strict'] as const;
@@ -19,6 +20,8 @@ export async function run(argv: string[]): Promise<number> {
     pubkey: { type: 'string' },
     truststore: { type: 'string' },
     verbose: { type: 'boolean', short: 'v' },
+    'commit-delay': { type: 'string' },
+    'goals-timeout': { type: 'string' },
   });
   positionals('run', pos, [], usage);
   if (!values.storage) throw new UsageError(`--storage DIR is required; usage: ${usage}`);
@@ -26,6 +29,13 @@ export async function run(argv: string[]): Promise<number> {
   if (driver !== 'namespace' && driver !== 'process') throw new UsageError(`--driver must be namespace or process, not '${driver}'`);
   const secureboot = values.secureboot ?? process.env.PV_SECUREBOOT_MODE ?? 'lenient';
   if (!(MODES as readonly string[]).includes(secureboot)) throw new UsageError(`--secureboot must be one of ${MODES.join(', ')}`);
+  const seconds = (name: string, v: string | undefined, env: string | undefined): number | undefined => {
+    const text = v ?? env;
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a number of seconds, not '${text}'`);
+    return n;
+  };
   const { Runtime, REBOOT_EXIT } = await import('../../../runtime/runtime.ts');
   const { guardProcess, isInit, mountSystem } = await import('../../../runtime/pid1.ts');
   const { loadPublicKey, loadCertificates } = await import('../../revision/trust.ts');
@@ -41,6 +51,8 @@ export async function run(argv: string[]): Promise<number> {
     secureboot: secureboot as (typeof MODES)[number],
     checksum: !(values.quickboot || process.env.PV_SECUREBOOT_CHECKSUM === '0'),
     verbose: values.verbose,
+    commitDelayS: seconds('commit-delay', values['commit-delay'], process.env.PV_UPDATER_COMMIT_DELAY),
+    goalsTimeoutS: seconds('goals-timeout', values['goals-timeout'], process.env.PV_UPDATER_GOALS_TIMEOUT),
   });
   guardProcess(rt.log, (sig) => rt.stop(sig));
   if (isInit()) mountSystem(rt.log);
@@ -48,6 +60,11 @@ export async function run(argv: string[]): Promise<number> {
     await rt.boot();
   } catch (err) {
     await rt.shutdown();
+    // A revision under try that cannot boot is rolled back by the next (re)start.
+    if (rt.selection?.trying) {
+      diagnostic(`pvmigrate run: ${(err as Error).message}; rebooting to roll back`);
+      return REBOOT_EXIT;
+    }
     throw err;
   }
   const summaryLine = () => rt.engine!.containers.map((c) => `${c.name}=${c.status}`).join(' ');

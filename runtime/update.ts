@@ -1,0 +1,172 @@
+/**
+ * Local updates through the control socket, following PV:update/update.c: a state is received
+ * (PUT /steps/locals/<name>: parsed and signature-checked, 422 + WONTGO when it fails), its objects arrive
+ * (PUT /objects/<sha>, refused unless the bytes hash to the name), and LOCAL_RUN runs it: QUEUED (retries
+ * counted) → DOWNLOADING while objects are missing → INPROGRESS → either a reboot into a try (pv_try) or an
+ * in-place transition of the affected containers. Trying, testing and committing happen in runtime.ts.
+ */
+import type { Readable } from 'node:stream';
+import { InvalidInputError, PvError } from '../src/errors.ts';
+import { parseJson, isJsonObject } from '../src/revision/canonical-json.ts';
+import { diffStates } from '../src/revision/diff.ts';
+import type { SecurebootMode, TrustOptions } from '../src/revision/signature.ts';
+import { objectRefs, type State } from '../src/revision/state.ts';
+import type { RuntimeLog } from './log.ts';
+import { planRevision } from './platforms.ts';
+import { progress } from './progress.ts';
+import { checkSignatures } from './signatures.ts';
+import { checkRevisionName, type Storage } from './storage.ts';
+
+export interface UpdateHost {
+  storage: Storage;
+  log: RuntimeLog;
+  secureboot: SecurebootMode;
+  trust?: TrustOptions;
+  /** PV_REVISION_RETRIES. */
+  maxRetries: number;
+  current(): { rev: string; state: State } | undefined;
+  /** End the runtime asking for a reboot (pv_try already set). */
+  reboot(reason: string): void;
+  /** Switch to `rev` without rebooting, restarting only `restart` (and removed/added containers). */
+  transition(rev: string, state: State, restart: string[]): Promise<void>;
+}
+
+export interface Answer {
+  status: number;
+  error?: string;
+}
+
+export class Updater {
+  /** A LOCAL_RUN waiting for its objects. */
+  private waiting: string | undefined;
+  private busy = false;
+
+  constructor(private readonly h: UpdateHost) {}
+
+  get inProgress(): boolean {
+    return this.busy || this.waiting !== undefined;
+  }
+
+  /** PUT /steps/locals/<name>. */
+  async installStep(rev: string, bytes: Buffer): Promise<Answer> {
+    try {
+      checkRevisionName(rev);
+    } catch (err) {
+      return { status: 400, error: (err as Error).message };
+    }
+    if (!rev.startsWith('locals/')) return { status: 400, error: 'only locals/<name> revisions can be installed through the control socket' };
+    if (rev === this.h.current()?.rev) return { status: 409, error: `revision ${rev} is running` };
+    const { storage } = this.h;
+    const retries = (await storage.readProgress(rev))?.retries ?? 0;
+    const refuse = async (msg: string, detail: string): Promise<Answer> => {
+      this.h.log.error('update', `step ${rev} refused: ${msg}: ${detail}`);
+      await storage.removeState(rev);
+      await storage.writeProgress(rev, { ...progress.wontgo(msg, retries), logs: detail });
+      return { status: 422, error: `${msg}: ${detail}` };
+    };
+    let text: string;
+    let state: State;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      const v = parseJson(text);
+      if (!isJsonObject(v)) throw new Error('the state is not a JSON object');
+      state = v;
+    } catch (err) {
+      return refuse('State JSON has bad format', (err as Error).message);
+    }
+    if (this.h.secureboot !== 'disabled') {
+      const verdict = checkSignatures(text, this.h.secureboot, this.h.trust);
+      if (!verdict.ok) return refuse(verdict.statusMsg!, verdict.detail!);
+    }
+    try {
+      planRevision(state);
+    } catch (err) {
+      return refuse('State JSON has bad format', (err as Error).message);
+    }
+    await storage.writeState(rev, text);
+    await storage.writeProgress(rev, progress.ready(retries));
+    this.h.log.info('update', `step ${rev} installed`);
+    return { status: 200 };
+  }
+
+  /** PUT /objects/<sha>: stored only when the bytes hash to the name. */
+  async putObject(sha: string, data: Readable): Promise<Answer> {
+    try {
+      await this.h.storage.objects.putExpected(sha, data);
+    } catch (err) {
+      if (err instanceof InvalidInputError) return { status: 422, error: `Object has bad checksum: ${err.message}` };
+      throw err;
+    }
+    if (this.waiting && (await this.missing(this.waiting)).length === 0) {
+      const rev = this.waiting;
+      this.waiting = undefined;
+      void this.proceed(rev).catch((err) => this.h.log.error('update', `${rev}: ${(err as Error).message}`));
+    }
+    return { status: 200 };
+  }
+
+  private async stateOf(rev: string): Promise<State> {
+    const v = parseJson(await this.h.storage.readStateText(rev), this.h.storage.statePath(rev));
+    if (!isJsonObject(v)) throw new InvalidInputError('state-format', 'State JSON has bad format');
+    return v;
+  }
+
+  private async missing(rev: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const sha of objectRefs(await this.stateOf(rev)).keys()) if (!(await this.h.storage.objects.has(sha))) out.push(sha);
+    return out;
+  }
+
+  /** POST /commands LOCAL_RUN. */
+  async run(rev: string): Promise<Answer> {
+    const { storage } = this.h;
+    if (!(await storage.listRevisions()).includes(rev)) return { status: 404, error: 'Step not found' };
+    if (rev === this.h.current()?.rev) return { status: 409, error: `revision ${rev} is already running` };
+    if (this.inProgress) return { status: 503, error: 'an update is ongoing' };
+    const retries = ((await storage.readProgress(rev))?.retries ?? 0) + 1;
+    if (retries > this.h.maxRetries) {
+      await storage.writeProgress(rev, progress.wontgo('Max update processing retries reached', retries));
+      return { status: 200 };
+    }
+    await storage.writeProgress(rev, progress.queued(retries, this.h.maxRetries));
+    const missing = await this.missing(rev);
+    if (missing.length) {
+      this.h.log.info('update', `${rev}: waiting for ${missing.length} objects`);
+      await storage.writeProgress(rev, progress.downloading(retries, this.h.maxRetries));
+      this.waiting = rev;
+      return { status: 200 };
+    }
+    void this.proceed(rev).catch((err) => this.h.log.error('update', `${rev}: ${(err as Error).message}`));
+    return { status: 200 };
+  }
+
+  private async proceed(rev: string): Promise<void> {
+    const { storage } = this.h;
+    this.busy = true;
+    const retries = (await storage.readProgress(rev))?.retries ?? 0;
+    try {
+      const state = await this.stateOf(rev);
+      await storage.linkTrail(rev, state);
+      await storage.writeProgress(rev, progress.applied(retries));
+      const cur = this.h.current();
+      const diff = cur ? await diffStates(cur.state, state, (sha) => storage.objects.size(sha)) : undefined;
+      if (!diff || diff.reboot) {
+        this.h.log.info('update', `${rev}: reboot update${diff ? ` (${diff.rebootReasons[0]?.key}: ${diff.rebootReasons[0]?.reason})` : ''}`);
+        const env = await storage.readBootEnv();
+        await storage.writeBootEnv({ pv_rev: env.pv_rev, pv_try: rev });
+        await storage.writeProgress(rev, progress.rebooting(retries));
+        this.h.reboot(`update to ${rev}`);
+        return;
+      }
+      this.h.log.info('update', `${rev}: in-place update restarting ${diff.restartContainers.join(', ') || 'nothing'}`);
+      await storage.writeProgress(rev, progress.transitioning(retries));
+      await this.h.transition(rev, state, diff.restartContainers);
+    } catch (err) {
+      const msg = err instanceof PvError ? err.message : `Internal error: ${(err as Error).message}`;
+      await storage.writeProgress(rev, progress.error(msg.startsWith('revision') ? 'Internal error' : msg, retries)).catch(() => undefined);
+      throw err;
+    } finally {
+      this.busy = false;
+    }
+  }
+}
