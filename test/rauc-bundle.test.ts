@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { openArtifact } from '../importers/open.ts';
 import type { Artifact, TrustOptions } from '../importers/types.ts';
-import { buildBundle, makePki, noise, raucInfo, type Pki } from '../samples/rauc/fixtures.ts';
+import { buildBundle, handmadePlainBundle, makePki, noise, raucInfo, type Pki } from '../samples/rauc/fixtures.ts';
 import { PvError } from '../src/errors.ts';
 import { FileSource } from '../src/fs/source.ts';
 import { openBundle } from '../importers/rauc/bundle.ts';
@@ -175,6 +175,17 @@ describe('RAUC bundles built with rauc 1.8', { skip }, () => {
       });
     }
     await assert.rejects(withArtifact(enc, { keyring: pki.rootCa, decryptKey: pki.codeSigning.key }, drain), (e: PvError) => e.code === 'cms-not-recipient' && /none of the 2 recipients \(1 of its type RSA\)/.test(e.message));
+  });
+
+  test('image whose bytes differ from the manifest sha256 (hand-framed plain bundle): rauc info accepts, our stream fails, extract writes nothing', async () => {
+    const img = noise(8192, 51);
+    const manifest = `[update]\ncompatible=pvmigrate-test\n[image.rootfs]\nfilename=rootfs.ext4\nsha256=${sha(Buffer.from('other'))}\nsize=8192\n`;
+    const f = handmadePlainBundle(tmp, 'wrong-hash', { 'manifest.raucm': manifest, 'rootfs.ext4': img }, pki.rsa);
+    const keyring = join(tmp, 'root-and-intermediate.pem');
+    writeFileSync(keyring, readFileSync(pki.rootCa, 'utf8') + readFileSync(pki.intermediate, 'utf8'));
+    assert.equal(raucInfo(f, [`--keyring=${keyring}`]).code, 0, 'rauc info trusts the signed manifest and does not hash images');
+    await rejects(f, { keyring }, 'rauc-image-hash', new RegExp(`image 'rootfs.ext4' has sha256 ${sha(img)}, the manifest says ${sha(Buffer.from('other'))}`));
+    await extractFails(f, keyring, /wrong-hash\.raucb: image 'rootfs\.ext4' has sha256/);
   });
 
   test('purpose: a codeSigning-only leaf fails smimesign (as rauc) and passes --check-purpose codesign (as rauc with check-purpose=codesign)', async () => {

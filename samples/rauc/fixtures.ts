@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -127,4 +127,24 @@ export function raucInfo(bundle: string, args: string[]): RaucInfo {
     version: j.version,
     images: j.images.flatMap((o) => Object.entries(o).map(([slotClass, i]) => ({ slotClass, variant: i.variant, filename: i.filename, sha256: i.checksum, size: i.size }))),
   };
+}
+
+/**
+ * A plain bundle assembled by hand exactly as `rauc bundle` frames it (squashfs ‖ detached CMS ‖ u64 BE
+ * size), for manifests rauc would rewrite or refuse (e.g. a wrong image sha256).
+ */
+export function handmadePlainBundle(dir: string, name: string, files: Record<string, Buffer | string>, signer: { cert: string; key: string }): string {
+  const content = join(dir, `${name}.d`);
+  mkdirSync(content, { recursive: true });
+  for (const [f, data] of Object.entries(files)) writeFileSync(join(content, f), data);
+  const sq = join(dir, `${name}.sqfs`);
+  run('mksquashfs', [content, sq, '-noappend', '-no-progress', '-all-root', '-no-xattrs', '-quiet']);
+  const cms = join(dir, `${name}.cms`);
+  run('openssl', ['cms', '-sign', '-binary', '-md', 'sha256', '-in', sq, '-signer', signer.cert, '-inkey', signer.key, '-outform', 'DER', '-out', cms]);
+  const sig = readFileSync(cms);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64BE(BigInt(sig.length));
+  const out = join(dir, `${name}.raucb`);
+  writeFileSync(out, Buffer.concat([readFileSync(sq), sig, len]));
+  return out;
 }
