@@ -128,6 +128,10 @@ test('ref paths, templates, hardware patterns and signature sniffing', () => {
   assert.equal(hardwareMatches(['1.0', '#RE:^2\\.[0-9]+$'], '1.0'), true);
   assert.equal(hardwareMatches(['1.0', '#RE:^2\\.[0-9]+$'], '3.0'), false);
   assert.equal(sniffSignature(Buffer.from('-----BEGIN PGP SIGNATURE-----\n')), 'gpg');
-  assert.equal(sniffSignature(Buffer.from([0x89, 0x01, 0x33])), 'gpg');
-  assert.equal(sniffSignature(Buffer.alloc(256, 0x30)), 'raw');
+  // One v4 signature packet, old-format 2-byte length header (0x89) and new-format header (0xc2).
+  const body = Buffer.concat([Buffer.from([4, 0, 1, 8]), Buffer.alloc(20, 7)]);
+  assert.equal(sniffSignature(Buffer.concat([Buffer.from([0x89, 0, body.length]), body])), 'gpg');
+  assert.equal(sniffSignature(Buffer.concat([Buffer.from([0xc2, body.length]), body])), 'gpg');
+  // A raw RSA signature that happens to start with a packet tag byte is still raw.
+  for (const first of [0x88, 0x89, 0x8a, 0xc2, 0x30]) assert.equal(sniffSignature(Buffer.concat([Buffer.from([first]), Buffer.alloc(255, 0x5a)])), 'raw');
 });

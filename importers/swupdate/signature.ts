@@ -20,10 +20,35 @@ export interface SignatureVerdict {
   signer?: string;
 }
 
+/**
+ * One OpenPGP signature packet (tag 2, old or new format header) filling the whole file, with a known
+ * packet version: a raw RSA signature starts with such a byte by chance (about 2 %), never with all of it.
+ */
+function isOpenPgpSignature(sig: Buffer): boolean {
+  if (sig.length < 8) return false;
+  const tag = sig[0]!;
+  let len: number;
+  let hdr: number;
+  if ((tag & 0xc0) === 0x80) {
+    if (((tag >> 2) & 0x0f) !== 2) return false;
+    const lengthType = tag & 3;
+    if (lengthType === 0) [len, hdr] = [sig[1]!, 2];
+    else if (lengthType === 1) [len, hdr] = [sig.readUInt16BE(1), 3];
+    else if (lengthType === 2) [len, hdr] = [sig.readUInt32BE(1), 5];
+    else return false;
+  } else if (tag === 0xc2) {
+    const o = sig[1]!;
+    if (o < 192) [len, hdr] = [o, 2];
+    else if (o < 224) [len, hdr] = [((o - 192) << 8) + sig[2]! + 192, 3];
+    else if (o === 255) [len, hdr] = [sig.readUInt32BE(2), 6];
+    else return false;
+  } else return false;
+  return hdr + len === sig.length && [3, 4, 5, 6].includes(sig[hdr]!);
+}
+
 export function sniffSignature(sig: Buffer): 'cms' | 'gpg' | 'raw' {
   if (sig.subarray(0, 40).toString('latin1').includes('-----BEGIN PGP')) return 'gpg';
-  // OpenPGP binary: old-format signature packet (0x88–0x8b) or new-format tag 2 (0xc2).
-  if ((sig[0]! & 0xfc) === 0x88 || sig[0] === 0xc2) return 'gpg';
+  if (isOpenPgpSignature(sig)) return 'gpg';
   if (sig[0] === 0x30) {
     try {
       if (parseContentInfo(sig).contentType === OID.signedData) return 'cms';
