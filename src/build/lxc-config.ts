@@ -41,9 +41,10 @@ export function lxcContainerConf(c: PlanContainer, options: LxcConfigOptions): s
     'lxc.mount.entry = /etc/resolv.conf etc/resolv.conf none bind,rw,create=file 0 0',
     'lxc.mount.entry = tmpfs run tmpfs rw,nodev,relatime,mode=755 0 0',
   );
-  // The base OS loaded its own modules and firmware from the rootfs; they now live in the BSP.
-  if (options.bspMounts.modules) lines.push('lxc.mount.entry = /lib/modules lib/modules none bind,ro,create=dir 0 0');
-  if (options.bspMounts.firmware) lines.push('lxc.mount.entry = /lib/firmware lib/firmware none bind,ro,create=dir 0 0');
+  // The base OS loaded its own modules and firmware from the rootfs; they now live in the BSP, mounted by the
+  // runtime on a device (optional: an emulator host may have none).
+  if (options.bspMounts.modules) lines.push('lxc.mount.entry = /lib/modules lib/modules none bind,ro,optional,create=dir 0 0');
+  if (options.bspMounts.firmware) lines.push('lxc.mount.entry = /lib/firmware lib/firmware none bind,ro,optional,create=dir 0 0');
   for (const path of Object.keys(c.storage).sort()) {
     if (path === 'lxc-overlay' || !path.startsWith('/')) continue;
     lines.push(`lxc.mount.entry = /volumes/${c.name}/${volumeName(path)} ${path.replace(/^\/+/, '')} none bind,rw,create=dir 0 0`);
