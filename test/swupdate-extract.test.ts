@@ -133,3 +133,19 @@ test('delta, rdiff and nested .swu entries are listed as not convertible, with t
   t.after(() => art.close());
   assert.ok(art.payloads.every((p) => p.tree === undefined && typeof p.attributes.notConvertible === 'string'));
 });
+
+test('xz-compressed artifact (swupdate 2025.12+) decodes with the xz CLI as the truth', { skip: skip || needTool('xz') }, async (t) => {
+  const dir = await tempDir(t);
+  const original = Buffer.from('xz payload line\n'.repeat(20_000));
+  await writeFile(join(dir, 'p.bin'), original);
+  sh('xz', ['-k', '-6', join(dir, 'p.bin')]);
+  const stored = await readFile(join(dir, 'p.bin.xz'));
+  assert.ok(Buffer.from(sh('xz', ['-dc', join(dir, 'p.bin.xz')])).equals(original));
+  await writeFile(join(dir, 'sw-description'), `software = { version = "1"; images = (
+    { filename = "p.bin.xz"; device = "/dev/null"; compressed = "xz"; sha256 = "${sha256(stored)}"; } ); };`);
+  const swu = packSwu(dir, ['sw-description', 'p.bin.xz']);
+  const r = await runCli(['inspect', swu, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const [p] = JSON.parse(r.stdout).payloads;
+  assert.deepEqual([p.compressed, p.size, p.sha256], ['xz', original.length, sha256(original)]);
+});
