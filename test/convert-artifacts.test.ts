@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -177,6 +177,41 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
     // The device-side cost is the new object's size, measured on disk.
     const ovl = s2['sensor/root.ovl.squashfs'] as string;
     assert.equal(second!.bytesToShip, readFileSync(join(out, 'objects', ovl)).length);
+  });
+
+  it('fleet takes a zip of releases in version order (1.10 after 1.9) and reports the same steps', async () => {
+    const zip = join(dir, 'ci.zip');
+    const py = [
+      'import zipfile',
+      `z = zipfile.ZipFile(${JSON.stringify(zip)}, "w", zipfile.ZIP_STORED)`,
+      `z.write(${JSON.stringify(rel('1.1', 'release.mender'))}, "releases/1.10/release.mender")`,
+      `z.write(${JSON.stringify(rel('1.0', 'release.mender'))}, "releases/1.9/release.mender")`,
+      'z.close()',
+    ].join('\n');
+    sh('python3', ['-c', py]);
+    const r = await runCli(['fleet', zip, '-o', join(dir, 'fleet-zip'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { steps: { source: { member?: string; file: string; version: string }; changedObjects: string[]; reboot: boolean }[] };
+    assert.deepEqual(doc.steps.map((s) => [s.source.file, s.source.version]), [['ci.zip:releases/1.9/release.mender', '1.0'], ['ci.zip:releases/1.10/release.mender', '1.1']]);
+    assert.deepEqual(doc.steps[1]!.changedObjects, ['sensor/root.ovl.squashfs']);
+    assert.equal(doc.steps[1]!.reboot, false);
+  });
+
+  it('--write-plan then --plan with an edit: dropping the app container puts its files back in the base', async () => {
+    const planFile = join(dir, 'plan.json');
+    assert.equal((await runCli(['convert', rel('1.0', 'release.mender'), '--write-plan', planFile])).code, 0);
+    const plan = JSON.parse(readFileSync(planFile, 'utf8')) as { containers: { name: string }[] };
+    plan.containers = plan.containers.filter((c) => c.name !== 'sensor');
+    writeFileSync(planFile, JSON.stringify(plan));
+    const out = join(dir, 'edited');
+    const r = await runCli(['convert', rel('1.0', 'release.mender'), '-o', out, '--plan', planFile, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { containers: { name: string }[] }).containers.map((c) => c.name), ['os']);
+    const st = state(out);
+    assert.equal(st['sensor/run.json'], undefined);
+    const listing = sh('unsquashfs', ['-l', join(out, '.pvr/objects', st['os/root.squashfs'] as string)]);
+    assert.match(listing, /^squashfs-root\/opt\/sensor\/etc\/sensor\.conf$/m);
+    assert.match(listing, /^squashfs-root\/etc\/init\.d\/S90sensor$/m);
   });
 
   it('fleet refuses a series that mixes device types, leaving nothing behind', async () => {
