@@ -209,3 +209,12 @@ test('usage and environment errors exit 2', async (t) => {
     assert.ok(r.stderr.trim().split('\n').length >= 1 && !/at .*\.ts:\d+/.test(r.stderr), `one-line error, no stack: ${r.stderr}`);
   }
 });
+
+test('validate of a bare state JSON file says what a revision needs (exit 1)', async (t) => {
+  const file = join(await tempDir(t), 'state.json');
+  writeFileSync(file, '{"#spec":"pantavisor-service-system@1"}');
+  const { code, doc } = await validateJson(file);
+  assert.equal(code, 1);
+  assert.equal(doc.errors[0]!.code, 'not-a-revision');
+  assert.match(doc.errors[0]!.message, /state\.json: this is a JSON file, not a pvr repo or an export tarball/);
+});
