@@ -158,6 +158,16 @@ async function buildTree(dir: string, extra: 'small' | 'many+5g' | 'many+100m'):
   sh('setfattr', ['-n', 'user.comment', '-v', 'hello', join(dir, 'etc/passwd')]);
   sh('setfattr', ['-n', 'user.dir', '-v', 'on a directory', join(dir, 'shared')]);
   sh('setfattr', ['-n', 'user.big', '-v', 'x'.repeat(800), join(dir, 'usr/lib/busybox-hard')]);
+  // A POSIX ACL (user 1000 r-x): ext4 stores it in its compact on-disk form, the VFS shows the xattr form.
+  const acl = Buffer.alloc(4 + 5 * 8);
+  acl.writeUInt32LE(2, 0);
+  [[1, 7, -1], [2, 5, 1000], [4, 5, -1], [0x10, 5, -1], [0x20, 4, -1]].forEach(([tag, perm, id], i) => {
+    acl.writeUInt16LE(tag!, 4 + i * 8);
+    acl.writeUInt16LE(perm!, 6 + i * 8);
+    acl.writeUInt32LE(id! >>> 0, 8 + i * 8);
+  });
+  await writeFile(join(dir, 'bin/acl'), 'acl\n');
+  sh('setfattr', ['-n', 'system.posix_acl_access', '-v', '0s' + acl.toString('base64'), join(dir, 'bin/acl')]);
   await symlink('usr/lib', join(dir, 'lib'));
   await symlink('/' + 'long-target/'.repeat(20), join(dir, 'usr/long-link'));
   sh('mkfifo', [join(dir, 'run/fifo')]);
@@ -279,6 +289,7 @@ describe('ext2/3/4 images read back as the kernel mounts them', { skip }, () => 
       assert.equal(ours.length, truth.listing.length);
       for (let i = 0; i < ours.length; i++) assert.deepEqual(ours[i], truth.listing[i]);
       assert.ok(ours.some((e) => e.path === '/usr/lib/busybox-hard' && e.nlink === 3 && e.xattrs?.['user.big']));
+      assert.ok(ours.find((e) => e.path === '/bin/acl')?.xattrs?.['system.posix_acl_access'], 'the ACL is listed');
       if (v.eaInode) assert.equal(Buffer.from(ours.find((e) => e.path === '/etc/passwd')!.xattrs!['user.huge']!, 'base64').length, 20000);
 
       // Hardlink identity: the reader's inode numbers are the kernel's.
