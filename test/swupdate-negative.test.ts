@@ -151,3 +151,11 @@ test('member names that leave the directory are refused', { skip: needTool('cpio
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cpio member #1 is named 'sub\/\.\.\/a\.bin': absolute or '\.\.' names are refused/);
 });
+
+test('a member that appears twice is refused as ambiguous', { skip: needTool('cpio') }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFiles(dir, { 'a.bin': 'a\n', 'sw-description': 'software = { version = "1"; images = ( { filename = "a.bin"; device = "/dev/a"; } ); };' });
+  const r = await inspect(packSwu(dir, ['sw-description', 'a.bin', 'a.bin']));
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cpio member 'a\.bin' appears twice \(#2\)/);
+});

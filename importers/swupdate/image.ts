@@ -203,6 +203,7 @@ export async function readSwu(src: RandomAccessSource, trust: TrustOptions): Pro
     if (m.name.startsWith('/') || m.name.split('/').includes('..')) {
       throw new InvalidInputError('swu-member-name', `cpio member #${m.index} is named '${m.name}': absolute or '..' names are refused (as swupdate does)`, { file });
     }
+    if (seen.has(m.name)) throw new InvalidInputError('swu-member-duplicate', `cpio member '${m.name}' appears twice (#${m.index}); which copy is meant is ambiguous`, { file });
     seen.add(m.name);
     const mine = selected.filter((e) => e.filename === m.name);
     const theirs = others.filter((e) => e.filename === m.name);
