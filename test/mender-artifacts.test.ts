@@ -206,7 +206,9 @@ for (const c of cases) {
         assert.deepEqual(p.clearsProvides, u.clears);
         assert.deepEqual(p.metaData, u.metadata);
       });
-      // Each payload stream yields exactly the bytes that were packed.
+      // One payload per packed file and per state script; each stream yields exactly the bytes that were packed.
+      assert.equal(a.payloads.length, want.updates.reduce((n, u) => n + u.files.length, 0) + want.scripts.length);
+      assert.deepEqual(a.payloads.filter((p) => p.kind === 'script' && p.attributes.stateScript).map((p) => p.name), want.scripts.map((s) => `scripts/${s}`));
       for (const p of a.payloads) {
         const fileName = p.attributes.fileName as string;
         const original = await readFile(join(work, fileName));

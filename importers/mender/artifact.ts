@@ -10,7 +10,9 @@ import type { FileTree } from '../../src/fs/file-tree.ts';
 import { FileSource, type RandomAccessSource } from '../../src/fs/source.ts';
 import { tarStream } from '../../src/fs/tar/stream.ts';
 import type { Artifact, Payload, PayloadKind } from '../types.ts';
-import { decodedMember, memberError } from './members.ts';
+import type { TarMember } from '../../src/fs/tar/stream.ts';
+import type { StateScript } from './header.ts';
+import { compressionOfName, decodedMember, memberError, type MemberCompression } from './members.ts';
 import type { DataFile, MenderContents, PayloadInfo } from './read.ts';
 
 function manifestPath(f: DataFile): string {
@@ -29,8 +31,21 @@ function kindOf(type: string | null, f: DataFile): PayloadKind {
 /** Trees are offered for content the filesystem layer opens directly; a partitioned disk is left to the caller. */
 const TREE_KINDS = new Set(['ext4', 'squashfs', 'vfat', 'tar']);
 
+/** Where verified bytes come from: a file inside an outer member's (decoded) tar, or a stored byte range. */
+interface Located {
+  /** How messages name it: the manifest path, or scripts/<name>. */
+  label: string;
+  size: number;
+  sha256: string;
+  member: TarMember;
+  compression: MemberCompression;
+  /** Its path inside the member's tar. */
+  inner: string;
+  stored?: { offset: number; size: number };
+}
+
 /** Chunks passed through while hashed; the stream fails at the end unless size and sha256 match the verified ones. */
-async function* verified(chunks: AsyncIterable<Buffer>, f: DataFile, file: string): AsyncGenerator<Buffer> {
+async function* verified(chunks: AsyncIterable<Buffer>, l: Located, file: string): AsyncGenerator<Buffer> {
   const h = createHash('sha256');
   let size = 0;
   for await (const c of chunks) {
@@ -39,35 +54,51 @@ async function* verified(chunks: AsyncIterable<Buffer>, f: DataFile, file: strin
     yield c;
   }
   const sha = h.digest('hex');
-  if (size !== f.size || sha !== f.sha256) {
-    throw new InvalidInputError('mender-checksum', `'${manifestPath(f)}' changed since it was verified: expected ${f.size} bytes with sha256 ${f.sha256}, read ${size} bytes with ${sha}`, { file });
+  if (size !== l.size || sha !== l.sha256) {
+    throw new InvalidInputError('mender-checksum', `'${l.label}' changed since it was verified: expected ${l.size} bytes with sha256 ${l.sha256}, read ${size} bytes with ${sha}`, { file });
   }
 }
 
-/** The file's bytes from the (decoded) data tar. */
-async function* fromDataTar(src: RandomAccessSource, f: DataFile): AsyncGenerator<Buffer> {
-  const decoded = decodedMember(src, f.member, f.compression);
+/** The file's bytes from the member's (decoded) tar. */
+async function* fromMemberTar(src: RandomAccessSource, l: Located): AsyncGenerator<Buffer> {
+  const decoded = decodedMember(src, l.member, l.compression);
   try {
-    for await (const { member, body } of tarStream(decoded, `${src.name}:${f.member.path}`)) {
-      if (member.path === f.name) {
+    for await (const { member, body } of tarStream(decoded, `${src.name}:${l.member.path}`)) {
+      if (member.path === l.inner) {
         yield* body();
         return;
       }
     }
-    throw new InvalidInputError('mender-payload', `'${f.name}' is no longer in ${f.member.path}`, { file: src.name });
+    throw new InvalidInputError('mender-payload', `'${l.inner}' is no longer in ${l.member.path}`, { file: src.name });
   } catch (err) {
-    throw memberError(err, src.name, f.member.path);
+    throw memberError(err, src.name, l.member.path);
   } finally {
     decoded.destroy();
   }
 }
 
+function verifiedStream(src: RandomAccessSource, l: Located): Readable {
+  const chunks = l.stored ? (src.stream(l.stored.offset, l.stored.size) as AsyncIterable<Buffer>) : fromMemberTar(src, l);
+  return Readable.from(verified(chunks, l, src.name), { objectMode: false });
+}
+
+/** A state script as a payload, so reviews and `extract` get its content (covered by the header checksum). */
+function scriptPayload(src: RandomAccessSource, c: MenderContents, s: StateScript): Payload {
+  const l: Located = { label: `scripts/${s.name}`, size: s.size, sha256: s.sha256, member: c.header, compression: compressionOfName(c.header.path), inner: `scripts/${s.name}` };
+  return {
+    name: l.label,
+    kind: 'script',
+    size: s.size,
+    sha256: s.sha256,
+    stream: () => verifiedStream(src, l),
+    attributes: { stateScript: true, fileName: s.name, state: /^[A-Za-z]+_(Enter|Leave|Error)/.exec(s.name)?.[0] ?? s.name, type: 'state-script' },
+  };
+}
+
 function payloadOf(src: RandomAccessSource, p: PayloadInfo, f: DataFile): Payload {
   const kind = kindOf(p.type, f);
-  const stream = (): Readable => {
-    const chunks = f.stored ? (src.stream(f.stored.offset, f.stored.size) as AsyncIterable<Buffer>) : fromDataTar(src, f);
-    return Readable.from(verified(chunks, f, src.name), { objectMode: false });
-  };
+  const located: Located = { label: manifestPath(f), size: f.size, sha256: f.sha256, member: f.member, compression: f.compression, inner: f.name, stored: f.stored };
+  const stream = (): Readable => verifiedStream(src, located);
   const payload: Payload = {
     name: manifestPath(f),
     kind,
@@ -152,7 +183,7 @@ export class MenderArtifact implements Artifact {
     this.signed = c.signed;
     this.verified = c.verified;
     this.warnings = c.verifyError ? [c.verifyError, ...c.warnings] : [...c.warnings];
-    this.payloads = c.payloads.flatMap((p) => p.files.map((f) => payloadOf(src, p, f)));
+    this.payloads = [...c.payloads.flatMap((p) => p.files.map((f) => payloadOf(src, p, f))), ...c.scripts.map((s) => scriptPayload(src, c, s))];
     const rootfsVersion = c.payloads.map((p) => p.provides['rootfs-image.version']).find((v) => v !== undefined);
     this.source = { name: c.info.name, version: rootfsVersion, compatible: c.info.depends.device_type ?? [], provides: c.info.provides };
   }
@@ -176,7 +207,7 @@ export class MenderArtifact implements Artifact {
         clearsProvides: p.clearsProvides,
         metaData: p.metaData,
       })),
-      scripts: c.scripts,
+      scripts: c.scripts.map((s) => s.name),
     };
   }
 
@@ -195,7 +226,7 @@ export class MenderArtifact implements Artifact {
       ...formatMap(c.info.provides, '    '),
       '  depends:',
       ...formatMap(c.info.depends, '    '),
-      `  state scripts: ${c.scripts.length ? c.scripts.join(', ') : '(none)'}`,
+      `  state scripts: ${c.scripts.length ? c.scripts.map((s) => s.name).join(', ') : '(none)'}`,
     ];
     for (const p of c.payloads) {
       lines.push(`  payload ${p.index}: ${p.type ?? '(empty / bootstrap)'}`);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../../src/errors.ts';
 import type { TarStreamEntry } from '../../src/fs/tar/stream.ts';
 
@@ -30,9 +31,16 @@ export interface PayloadHeader {
   files?: string[];
 }
 
+/** A state script of the header: reported (Pantavisor has no equivalent) and offered as a payload for review. */
+export interface StateScript {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
 export interface Header {
   info: HeaderInfo;
-  scripts: string[];
+  scripts: StateScript[];
   payloads: PayloadHeader[];
   warnings: string[];
 }
@@ -147,7 +155,7 @@ export async function readHeader(entries: AsyncIterable<TarStreamEntry>, o: { fi
   const warnings: string[] = [];
   let info: HeaderInfo | undefined;
   let augmentTypes: (string | null)[] = [];
-  const scripts: string[] = [];
+  const scripts: StateScript[] = [];
   const payloads: PayloadHeader[] = [];
   let inPayloads = false;
   for await (const e of entries) {
@@ -173,7 +181,13 @@ export async function readHeader(entries: AsyncIterable<TarStreamEntry>, o: { fi
       const m = SCRIPT.exec(name);
       if (!m) warnings.push(`state script '${name}' does not follow <State>_<Enter|Leave|Error>_<NN>[_suffix]`);
       else if (!ARTIFACT_STATES.has(m[1])) warnings.push(`state script '${name}' is for state ${m[1]}, which runs from the device, not from an artifact`);
-      scripts.push(name);
+      const h = createHash('sha256');
+      let size = 0;
+      for await (const c of e.body()) {
+        h.update(c);
+        size += c.length;
+      }
+      scripts.push({ name, size, sha256: h.digest('hex') });
       continue;
     }
     const m = /^headers\/(\d{4})\/([^/]+)$/.exec(path);

@@ -4,7 +4,7 @@ import { BufferSource, type RandomAccessSource } from '../../src/fs/source.ts';
 import { scanTar } from '../../src/fs/tar/reader.ts';
 import { tarStream, type TarMember } from '../../src/fs/tar/stream.ts';
 import type { TrustOptions } from '../types.ts';
-import { mergeJson, readHeader, type Header, type HeaderInfo, type Json, type JsonObject } from './header.ts';
+import { mergeJson, readHeader, type Header, type HeaderInfo, type Json, type JsonObject, type StateScript } from './header.ts';
 import { Manifest } from './manifest.ts';
 import { compressionOfName, decodedMember, hashRange, memberError, readSmall, type MemberCompression } from './members.ts';
 import { checkManifestSignature, loadVerificationKey } from './signature.ts';
@@ -45,7 +45,9 @@ export interface MenderContents {
   /** Why `verified` is false. */
   verifyError?: string;
   augmented: boolean;
-  scripts: string[];
+  scripts: StateScript[];
+  /** The `header.tar*` member, where the state scripts are read from again. */
+  header: TarMember;
   payloads: PayloadInfo[];
   warnings: string[];
 }
@@ -264,5 +266,5 @@ export async function readMender(src: RandomAccessSource, trust: TrustOptions): 
   for (const p of payloads) if (p.type === 'rootfs-image' && p.files.length > 1) warnings.push(`payload ${p.index} is a rootfs-image with ${p.files.length} files; the device installs only one`);
   if (augmented) for (const p of payloads) for (const f of p.files) if (f.augmented) warnings.push(`data/${String(p.index).padStart(4, '0')}/${f.name} comes from manifest-augment and is unauthenticated`);
 
-  return { version, info: header.info, signed: Boolean(sig), verified, verifyError, augmented, scripts: header.scripts, payloads, warnings };
+  return { version, info: header.info, signed: Boolean(sig), verified, verifyError, augmented, scripts: header.scripts, header: headerMember, payloads, warnings };
 }
