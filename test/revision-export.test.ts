@@ -119,3 +119,20 @@ test('import refuses truncated and non-tar input with a clear error', async (t) 
   await assert.rejects(importTarball(join(dir, 'junk.tar'), join(dir, 'o2')), /not a tar archive/);
   await assert.rejects(importTarball(join(dir, 'r.tar'), repo.dir), (e: Error & { exitCode?: number }) => e.exitCode === 2);
 });
+
+test('import refuses a damaged or truncated gzip tarball as invalid input (exit 1)', async (t) => {
+  const { dir, repo } = await sampleRepo(t);
+  await exportRepo(repo, join(dir, 'r.tgz'));
+  const gz = readFileSync(join(dir, 'r.tgz'));
+  const flipped = Buffer.from(gz);
+  flipped[Math.floor(gz.length / 2)]! ^= 0xff;
+  writeFileSync(join(dir, 'flipped.tgz'), flipped);
+  writeFileSync(join(dir, 'short.tgz'), gz.subarray(0, gz.length - 20));
+  for (const name of ['flipped.tgz', 'short.tgz']) {
+    await assert.rejects(importTarball(join(dir, name), join(dir, `o-${name}`)), (e: Error & { exitCode?: number }) => {
+      assert.equal(e.exitCode, 1, `${name}: ${e.message}`);
+      return true;
+    });
+    assert.equal(existsSync(join(dir, `o-${name}`)), false);
+  }
+});

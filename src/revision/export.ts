@@ -100,8 +100,24 @@ async function* gunzipIfNeeded(file: string): AsyncGenerator<Buffer> {
   }
   // By content, not by name: pvtx accepts both plain and gzip tarballs.
   const gz = head[0] === 0x1f && head[1] === 0x8b;
-  const src = createReadStream(file);
-  yield* (gz ? src.pipe(createGunzip()) : src) as AsyncIterable<Buffer>;
+  const src = createReadStream(file, { highWaterMark: 1 << 20 });
+  if (!gz) {
+    yield* src as AsyncIterable<Buffer>;
+    return;
+  }
+  const gunzip = createGunzip();
+  src.on('error', (err) => gunzip.destroy(err));
+  try {
+    yield* src.pipe(gunzip) as AsyncIterable<Buffer>;
+  } catch (err) {
+    // zlib reports corrupt or truncated input with its own codes: that is invalid input, not an I/O failure.
+    if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+      throw new InvalidInputError('gzip', `corrupt gzip data (${(err as Error).message}); the tarball is damaged`, { file });
+    }
+    throw err;
+  } finally {
+    src.destroy();
+  }
 }
 
 export interface ImportResult {
