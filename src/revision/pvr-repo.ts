@@ -77,7 +77,10 @@ export class PvrRepo {
    * objects and `.pvr/json`; returns the new state.
    */
   async commitTree(tree: string = this.dir): Promise<State> {
-    const previous = await this.readState().catch(() => newJsonObject());
+    const previous = await this.readState().catch((err: { code?: string }) => {
+      if (err.code === 'not-found') return newJsonObject();
+      throw err;
+    });
     const state = newJsonObject();
     state['#spec'] = typeof previous['#spec'] === 'string' ? previous['#spec'] : SYSTEM_SPEC;
     for await (const { key, path } of walkTree(tree)) {
