@@ -1,6 +1,6 @@
 /** What inspect reports about an image beyond pass/fail: boards, collections, hooks, templates, leftovers. */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { needTool, tempDir } from './helpers/env.ts';
@@ -51,4 +51,15 @@ test('hooks, build templates and unexpanded placeholders are reported; --strict 
   const strict = await inspect(swu, ['--strict']);
   assert.equal(strict.code, 1);
   assert.match(strict.stderr, /unexpanded build template/);
+});
+
+test('data after the cpio trailer is reported; GNU cpio zero padding is not', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const swu = await image(dir, (s) => `software = { version = "1"; images = ( { filename = "a.bin"; device = "/dev/a"; sha256 = "${s['a.bin']}"; } ); };`, ['a.bin']);
+  const clean = await inspect(swu);
+  assert.deepEqual(clean.doc.warnings, []);
+  await appendFile(swu, 'JUNK');
+  const junk = await inspect(swu);
+  assert.equal(junk.code, 0, junk.stderr);
+  assert.ok(junk.doc.warnings.some((w: string) => /bytes follow the cpio trailer \(not zero padding\)/.test(w)), junk.doc.warnings.join('; '));
 });

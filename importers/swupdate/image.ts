@@ -222,6 +222,12 @@ export async function readSwu(src: RandomAccessSource, trust: TrustOptions): Pro
       payloads.push({ entry: e, payload: makePayload({ src, member: m, entry: e, decoding, aes, imageKind }) });
     }
   }
+  if (next.done) {
+    // GNU cpio and swugenerator pad to 512 bytes with zeros; anything else after the trailer is not swupdate's.
+    const tail = src.size - next.value.trailerEnd;
+    const extra = tail > 0 ? await src.read(next.value.trailerEnd, Math.min(tail, 64 * 1024)) : Buffer.alloc(0);
+    if (tail > 512 || extra.some((b) => b !== 0)) warnings.push(`${tail} bytes follow the cpio trailer${extra.some((b) => b !== 0) ? ' (not zero padding)' : ''}; swupdate ignores them`);
+  }
   const missing = [...new Set(selected.map((e) => e.filename!).filter((n) => !seen.has(n)))];
   if (missing.length) {
     throw new InvalidInputError('member-missing', `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} referenced by sw-description but not in the archive (swupdate: "Required image file ${missing[0]} missing...aborting")`, { file });
