@@ -40,10 +40,3 @@ export function sourceJson(info: SourceInfo): JsonObject {
   if (info.member !== undefined) doc.member = info.member;
   return doc;
 }
-
-/** The source metadata of a state, when it has one. */
-export function sourceOf(state: JsonObject): SourceInfo | undefined {
-  const doc = state[SOURCE_KEY];
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || (doc as JsonObject)['#spec'] !== SOURCE_SPEC) return undefined;
-  return doc as unknown as SourceInfo;
-}

@@ -1,14 +1,14 @@
-import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { link, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fsyncDir } from '../fs/atomic.ts';
 import { Readable } from 'node:stream';
 import { lxcContainerConf } from '../build/lxc-config.ts';
 import { bspRunJson, containerRunJson, type BspFiles } from '../build/run-json.ts';
 import { SOURCE_KEY, sourceJson, type SourceInfo } from '../build/source-json.ts';
 import { filterTree } from '../build/tree-filter.ts';
 import { InvalidInputError, fromSystemError } from '../errors.ts';
+import { fsyncDir } from '../fs/atomic.ts';
 import type { Entry, FileTree } from '../fs/file-tree.ts';
 import type { JsonObject } from '../revision/canonical-json.ts';
 import type { PvrRepo } from '../revision/pvr-repo.ts';
