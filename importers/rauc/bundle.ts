@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { EnvironmentError, InvalidInputError, UsageError, fromSystemError } from '../../src/errors.ts';
 import { CERT_PURPOSES, type CertPurpose } from '../../src/crypto/chain.ts';
-import { certInfo, parseSignedData, verifyCmsSignedData, type CertInfo } from '../../src/crypto/cms.ts';
+import { certInfo, findSignerCert, parseSignedData, verifyCmsSignedData, type CertInfo } from '../../src/crypto/cms.ts';
 import { decryptEnvelopedData } from '../../src/crypto/enveloped.ts';
 import type { Entry, FileTree } from '../../src/fs/file-tree.ts';
 import type { RandomAccessSource } from '../../src/fs/source.ts';
@@ -96,7 +96,8 @@ export async function openBundle(src: RandomAccessSource, trust: TrustOptions): 
     chain = r.chain;
     signingTime = r.signingTime;
   } else {
-    const c = sd.certificates[0];
+    // Unverified: what the signature claims, for display only.
+    const c = sd.signers[0] && findSignerCert(sd, sd.signers[0]);
     if (c) signer = certInfo(c);
   }
 

@@ -11,7 +11,12 @@ export const importer: Importer = {
   detect: looksLikeBundle,
   async open(src: RandomAccessSource, trust: TrustOptions): Promise<Artifact> {
     const bundle = await openBundle(src, trust);
-    return new RaucArtifact(src, bundle, trust.castr);
+    try {
+      return new RaucArtifact(src, bundle, trust.castr);
+    } catch (err) {
+      await bundle.tree.close();
+      throw err;
+    }
   },
 };
 

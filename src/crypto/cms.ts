@@ -177,7 +177,8 @@ export function parseSignedData(der: Buffer, file?: string): SignedData {
   }
 }
 
-function findSignerCert(sd: SignedData, s: SignerInfo): Certificate | undefined {
+/** The certificate a signer identifies (issuer and serial, or subject key identifier) among those the CMS carries. */
+export function findSignerCert(sd: SignedData, s: SignerInfo): Certificate | undefined {
   const sid = s.sid;
   if ('subjectKeyId' in sid) return sd.certificates.find((c) => c.subjectKeyId?.equals(sid.subjectKeyId));
   return sd.certificates.find((c) => c.issuerRaw.equals(sid.issuer) && c.serial.equals(sid.serial));
