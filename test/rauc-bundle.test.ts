@@ -123,18 +123,21 @@ describe('RAUC bundles built with rauc 1.8', { skip }, () => {
   }
 
   // rauc 1.8 rewrites the manifest and drops [meta.*] (parsed from 1.9): meta is covered by the corpus and parser tests.
-  test('several images and a variant: every image, slot class, variant and type as rauc reports them', async () => {
+  test('several images, a variant and hooks: every image, slot class, variant and type as rauc reports them', async () => {
     const images =
-      '[image.rootfs]\nfilename=rootfs.ext4\n\n[image.rootfs.board-b]\nfilename=rootfs-b.ext4\n\n[image.appfs]\nfilename=appfs.tar.gz\n\n[image.bootloader]\nfilename=boot.vfat\n';
+      '[hooks]\nfilename=hook.sh\nhooks=install-check;\n\n[image.rootfs]\nfilename=rootfs.ext4\nhooks=post-install;\n\n[image.rootfs.board-b]\nfilename=rootfs-b.ext4\n\n[image.appfs]\nfilename=appfs.tar.gz\n\n[image.bootloader]\nfilename=boot.vfat\n';
     const f = buildBundle(tmp, 'multi', {
-      files: { 'rootfs.ext4': noise(10000, 11), 'rootfs-b.ext4': noise(12000, 12), 'appfs.tar.gz': noise(3000, 13), 'boot.vfat': noise(5000, 14) },
+      files: { 'hook.sh': '#!/bin/sh\nexit 0\n', 'rootfs.ext4': noise(10000, 11), 'rootfs-b.ext4': noise(12000, 12), 'appfs.tar.gz': noise(3000, 13), 'boot.vfat': noise(5000, 14) },
       manifest: MANIFEST('verity', images),
       signer: pki.rsa,
       intermediate: pki.intermediate,
     });
     await agreesWithRauc(f, pki.rootCa, tmp);
     await withArtifact(f, { keyring: pki.rootCa }, async (a) => {
-      const j = a.toJSON() as { payloads: { name: string; type: string; variant: string | null }[]; description: string; build: string };
+      const j = a.toJSON() as { payloads: { name: string; type: string; variant: string | null }[]; description: string; build: string; hooks: unknown };
+      assert.deepEqual(j.hooks, { filename: 'hook.sh', hooks: ['install-check'] });
+      assert.deepEqual(a.payloads[0]!.attributes.hooks, ['post-install']);
+      assert.ok(a.warnings.some((w) => /hooks 'hook\.sh' \(install-check\) have no Pantavisor equivalent/.test(w)), a.warnings.join('; '));
       assert.deepEqual(j.payloads.map((p) => [p.name, p.type, p.variant]), [['rootfs.ext4', 'ext4', null], ['rootfs-b.ext4', 'ext4', 'board-b'], ['appfs.tar.gz', 'tar', null], ['boot.vfat', 'vfat', null]]);
       assert.equal(j.description, 'test bundle');
       assert.equal(j.build, '42');
