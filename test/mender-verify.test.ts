@@ -204,6 +204,9 @@ test('tampered artifacts exit 1 with a message saying what is wrong', { skip: sk
     await writeFile(join(variants, 'manifest'), manifest.split('\n').filter((l) => !l.endsWith(`  ${drop}`)).join('\n'));
     await refused(rebuild(variants, ['version', 'manifest', 'header.tar.gz', 'data/0000.tar.gz'], out(`nolist-${drop.replace(/\W/g, '')}.mender`)), pattern);
   }
+  // A manifest without its final newline loses its last line, as in mender-artifact (there: 'version').
+  await writeFile(join(variants, 'manifest'), manifest.replace(/\n$/, ''));
+  await refused(rebuild(variants, ['version', 'manifest', 'header.tar.gz', 'data/0000.tar.gz'], out('nonewline.mender')), /'version' is not listed in the manifest/);
   // A manifest entry whose file is not in the artifact.
   await writeFile(join(variants, 'manifest'), manifest + `${'0'.repeat(64)}  data/0000/ghost.img\n`);
   await refused(rebuild(variants, ['version', 'manifest', 'header.tar.gz', 'data/0000.tar.gz'], out('ghost.mender')), /listed in the manifest are not in the artifact: data\/0000\/ghost\.img/);
