@@ -77,6 +77,8 @@ export class Runtime {
   private readonly runDir: string;
   private driver: Driver | undefined;
   private commitTimer: NodeJS.Timeout | undefined;
+  /** A failed try's progress write, awaited by shutdown so the reboot never outruns it. */
+  private tryFailure: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: RuntimeOptions) {
     this.storage = new Storage(resolve(o.storageDir));
@@ -137,9 +139,9 @@ export class Runtime {
     mkdirSync(join(this.runDir, 'ctrl'), { recursive: true });
     await this.control.listen(this.ctrlPath);
     this.engine = await this.newEngine(rev, verified.state);
-    const t0 = Date.now();
+    // Watch before starting: a container may fail while later groups are still starting.
+    if (trying) this.watchTry(rev, this.engine, Date.now(), 'reboot');
     await this.engine.start();
-    if (trying) this.watchTry(rev, this.engine, t0, 'reboot');
   }
 
   private async newEngine(rev: string, state: State, adopt?: Map<string, import('./container.ts').Container>): Promise<Engine> {
@@ -171,14 +173,22 @@ export class Runtime {
    */
   private watchTry(rev: string, engine: Engine, t0: number, kind: 'reboot' | 'in-place'): void {
     let failed: string | undefined;
-    engine.on('failed', (c: { name: string }, reason: string) => (failed ??= `${c.name}: ${reason}`));
-    const fail = async (msg: string, detail: string) => {
-      if (this.finished || this.engine !== engine) return;
+    let settled = false;
+    const fail = (msg: string, detail: string): Promise<void> => {
+      if (settled || this.engine !== engine) return Promise.resolve();
+      settled = true;
       clearTimeout(this.commitTimer);
       this.log.error('update', `revision ${rev}: ${msg} (${detail}); returning to the last committed revision`);
-      await this.storage.writeProgress(rev, { ...progress.error(msg, (await this.storage.readProgress(rev))?.retries ?? 0), logs: detail });
-      this.reboot(`${msg}: ${detail}`);
+      this.tryFailure = (async () => {
+        await this.storage.writeProgress(rev, { ...progress.error(msg, (await this.storage.readProgress(rev))?.retries ?? 0), logs: detail });
+        this.reboot(`${msg}: ${detail}`);
+      })();
+      return this.tryFailure;
     };
+    engine.on('failed', (c: { name: string }, reason: string) => {
+      failed ??= `${c.name}: ${reason}`;
+      void fail('A container could not be started', failed);
+    });
     void (async () => {
       const deadline = t0 + (this.o.goalsTimeoutS ?? 120) * 1000;
       while (!engine.goalsReached() && !failed && Date.now() < deadline && !this.finished) await new Promise((r) => setTimeout(r, 100));
@@ -190,7 +200,8 @@ export class Runtime {
         void (async () => {
           if (failed) return fail('A container could not be started', failed);
           if (!engine.goalsReached()) return fail('Status goal not reached', 'a container left its goal while testing');
-          if (this.finished || this.engine !== engine) return;
+          if (settled || this.finished || this.engine !== engine) return;
+          settled = true;
           if (kind === 'reboot') {
             // Commit point: bootloader env first, then .pv/done (reference §7).
             await this.storage.writeBootEnv({ pv_rev: rev });
@@ -212,10 +223,9 @@ export class Runtime {
     this.log.attach(this.storage.logsDir(rev));
     this.engine = await this.newEngine(rev, state, adopt);
     this.current = { rev, state };
-    const t0 = Date.now();
     await this.setProgress(rev, progress.transitioning);
+    this.watchTry(rev, this.engine, Date.now(), 'in-place');
     await this.engine.start();
-    this.watchTry(rev, this.engine, t0, 'in-place');
   }
 
   /** Ask the runtime to end (e.g. on SIGTERM). */
@@ -227,6 +237,7 @@ export class Runtime {
   async shutdown(): Promise<void> {
     this.finished = true;
     clearTimeout(this.commitTimer);
+    await this.tryFailure.catch(() => undefined);
     await this.engine?.stop();
     await this.control.close();
     this.log.info('runtime', 'stopped');

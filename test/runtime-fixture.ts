@@ -60,7 +60,7 @@ export async function buildRevision(dir: string, containers: ContainerDef[], opt
     writeFileSync(join(tree, 'etc/init.sh'), c.init);
     const cdir = join(repoDir, c.name);
     mkdirSync(cdir, { recursive: true });
-    sh('mksquashfs', [tree, join(cdir, 'root.squashfs'), '-noappend', '-quiet', '-all-root', '-comp', 'gzip']);
+    sh('mksquashfs', [tree, join(cdir, 'root.squashfs'), '-noappend', '-quiet', '-all-root', '-comp', 'gzip', '-mkfs-time', '0', '-all-time', '0']);
     const lxc = [
       'lxc.tty.max = 4',
       'lxc.pty.max = 1024',
@@ -107,7 +107,7 @@ export interface CtrlReply {
 /** One HTTP request over the control socket, as curl --unix-socket would send it. */
 export function ctrl(socketPath: string, method: string, path: string, body?: unknown): Promise<CtrlReply> {
   return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
+    const data = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
     const req = request({ socketPath, method, path, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {} }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d: string) => (text += d));
