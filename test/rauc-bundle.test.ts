@@ -289,8 +289,18 @@ describe('RAUC bundles built with rauc 1.8', { skip }, () => {
         return Buffer.concat([b.subarray(0, cmsStart(b) - 5000), cms]);
       });
       await rejects(inTree, { keyring: pki.rootCa }, 'rauc-verity', /not a multiple of 4096: the bundle is truncated/);
-      // A bare squashfs (a bundle cut right after its image) is not taken for a bundle.
+      // A bare squashfs (a bundle cut right after its image), also inside an erased partition, is not taken for a bundle.
       const bare = tampered('bare', verity, (b) => b.subarray(0, b.readUInt32LE(40) + 4096 - (b.readUInt32LE(40) % 4096 || 4096)));
+      const { importer } = await import('../importers/rauc/index.ts');
+      for (const [label, f] of [
+        ['bare', bare],
+        ['zero-padded partition', tampered('zero-pad', bare, (b) => Buffer.concat([b, Buffer.alloc(1 << 16)]))],
+        ['0xff-padded partition', tampered('ff-pad', bare, (b) => Buffer.concat([b, Buffer.alloc(1 << 16, 0xff)]))],
+      ] as const) {
+        const src = await FileSource.open(f);
+        assert.equal(await importer.detect(src), false, label);
+        await src.close();
+      }
       const r = await runCli(['inspect', bare, '--keyring', pki.rootCa]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /not a Mender artifact, RAUC bundle or SWUpdate image/);

@@ -30,8 +30,9 @@ const SQUASHFS_MAGIC = 0x73717368;
 
 /**
  * True when the source ends like a RAUC bundle (a plausible size and a CMS ContentInfo where it points), or
- * is a squashfs followed by more than its 4 KiB padding: a plain/verity bundle whose trailer is damaged,
- * claimed here so that open() can say precisely what is wrong. A bare squashfs image is not claimed.
+ * is a squashfs followed by more than its 4 KiB padding and not ending in erased bytes: a plain/verity bundle
+ * whose trailer is damaged, claimed here so that open() can say precisely what is wrong. A bare squashfs image,
+ * or one in a zero- or 0xff-filled partition image, is not claimed.
  */
 export async function looksLikeBundle(src: RandomAccessSource): Promise<boolean> {
   if (src.size < 8 + 16) return false;
@@ -40,7 +41,8 @@ export async function looksLikeBundle(src: RandomAccessSource): Promise<boolean>
     const head = await src.read(src.size - 8 - Number(len), 16);
     if (cmsContentType(head) !== undefined) return true;
   }
-  if (src.size < 96) return false;
+  // A squashfs written into a larger partition image ends in erased (0x00 or 0xff) bytes: not a bundle.
+  if (len === 0n || len === 0xffffffffffffffffn || src.size < 96) return false;
   const sb = await src.read(0, 96);
   if (sb.readUInt32LE(0) !== SQUASHFS_MAGIC) return false;
   const bytesUsed = Number(sb.readBigUInt64LE(40));
