@@ -127,7 +127,9 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
         assert.equal(st['_config/sensor/opt/sensor/etc/sensor.env'], createHash('sha256').update('SENSOR_LEVEL=debug\n').digest('hex'));
         const review = doc.review as { item: string; kind: string; extracted: string }[];
         assert.deepEqual(review.map((r) => [r.item, r.kind]), [['migrate.sh', 'script']]);
+        assert.equal(review[0]!.extracted, `${out}.pvmigrate/review/migrate.sh`);
         assert.match(readFileSync(review[0]!.extracted, 'utf8'), /^#!\/bin\/sh\n# migrate sensor calibration\n/);
+        assert.ok(!readdirSync(out).includes('.pvmigrate'), 'nothing but the repo inside the repo directory');
       } else {
         assert.deepEqual(Object.keys(st).filter((k) => k.startsWith('_config/')), []);
       }

@@ -39,6 +39,7 @@ describe('convert: bad inputs exit 1 with a precise message and leave nothing be
     assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
     assert.equal(r.stdout, '');
     assert.equal(existsSync(out), false, 'no output repo');
+    assert.equal(existsSync(`${out}.pvmigrate`), false, 'no review directory');
     assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.out-')), [], 'no temp directory left');
   }
 

@@ -118,7 +118,14 @@ export async function fleet(inputs: string[], out: string, options: FleetOptions
         const repo = await initRepo(repoDir, { objectsDir });
         // pvr resolves a relative ObjectsDir against the repo: the fleet directory stays movable.
         await writeFileAtomically(join(repoDir, '.pvr', 'config'), canonicalize({ ObjectsDir: '../objects' }));
-        const { state, objects, report } = await convertInto(repo, src, plan, { planFile: options.planFile, scratch, progress, repoPath: join(resolve(out), name) });
+        const { state, objects, report } = await convertInto(repo, src, plan, {
+          planFile: options.planFile,
+          scratch,
+          progress,
+          repoPath: join(resolve(out), name),
+          reviewPath: join(resolve(out), `${name}.pvmigrate`),
+          reviewDir: join(root, `${name}.pvmigrate`),
+        });
         for (const o of objects) sizes.set(o.sha256, o.bytes);
         const step = await diffStates(prev, state, async (sha) => sizes.get(sha));
         // Keys the runtime acts on: tooling metadata (pvmigrate/build.json: new version, new hash) changes every release.

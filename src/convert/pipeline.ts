@@ -64,12 +64,19 @@ export async function workDirFor(out: string): Promise<string> {
   return mkdtemp(join(parent, `.${basename(out)}.pvmigrate-`));
 }
 
-export async function refuseExisting(out: string): Promise<void> {
-  const exists = await lstat(out).then(
-    () => true,
-    () => false,
-  );
-  if (exists) throw new EnvironmentError('output-exists', 'already exists; choose a new output directory or remove it first', { file: out });
+/** Review extracts and the plan live beside the repo: `<repo>.pvmigrate/`. */
+export function reviewPathFor(out: string): string {
+  return `${resolve(out)}.pvmigrate`;
+}
+
+export async function refuseExisting(out: string, alsoCheck: string[] = []): Promise<void> {
+  for (const path of [out, ...alsoCheck]) {
+    const exists = await lstat(path).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new EnvironmentError('output-exists', 'already exists; choose a new output directory or remove it first', { file: path });
+  }
 }
 
 /**
@@ -170,13 +177,24 @@ export interface RepoBuild {
 
 /**
  * Build one revision of an opened source into `repo` (already initialised in a temp location): objects,
- * state, review extracts under `.pvmigrate/review/`. Used by convert and by fleet (shared object store).
+ * state; review extracts and the plan in `reviewDir` (beside the repo, never inside its working tree where a
+ * later `pvr commit` would pick them up). Used by convert and by fleet (shared object store).
  */
 export async function convertInto(
   repo: PvrRepo,
   src: OpenedSource,
   plan: Plan,
-  options: { planFile?: string; scratch: string; progress: Progress; repoPath: string; sign?: SignRequest },
+  options: {
+    planFile?: string;
+    scratch: string;
+    progress: Progress;
+    /** Final paths, for the report. */
+    repoPath: string;
+    reviewPath: string;
+    /** Where review material is written now (renamed to reviewPath with the repo). */
+    reviewDir: string;
+    sign?: SignRequest;
+  },
 ): Promise<RepoBuild> {
   const split = Split.apply(plan, src.rootfs, src.boot, options.planFile);
   const extras = new Map(src.extras.map((e) => [e.name, e]));
@@ -198,7 +216,7 @@ export async function convertInto(
   await repo.writeState(built.state);
 
   // Review items keep their content beside the revision, never silently dropped.
-  const reviewDir = join(repo.dir, '.pvmigrate');
+  const { reviewDir } = options;
   const review: ConvertReport['review'] = [];
   for (const item of plan.review) {
     const extra = extras.get(item.item);
@@ -211,7 +229,7 @@ export async function convertInto(
     await pipeline(extra.stream(), createWriteStream(target)).catch((err: unknown) => {
       throw err instanceof PvError ? err : fromSystemError(err, target);
     });
-    review.push({ ...item, extracted: join(options.repoPath, '.pvmigrate', item.file) });
+    review.push({ ...item, extracted: join(options.reviewPath, item.file) });
   }
   if (plan.review.length > 0 || plan.removed.length > 0) {
     await mkdir(reviewDir, { recursive: true });
@@ -259,7 +277,7 @@ export async function convertInto(
  * directory beside `out` and renamed into place at the end; on any failure nothing is left behind.
  */
 export async function convert(input: string, out: string, options: ConvertOptions): Promise<ConvertReport> {
-  await refuseExisting(out);
+  await refuseExisting(out, [reviewPathFor(out)]);
   const work = await workDirFor(out);
   const progress = options.progress ?? silentProgress;
   try {
@@ -273,12 +291,22 @@ export async function convert(input: string, out: string, options: ConvertOption
       if (options.initrd) plan.bsp.initrd = resolve(options.initrd);
       const repoDir = join(work, 'repo');
       const repo = await initRepo(repoDir);
-      const { report } = await convertInto(repo, src, plan, { planFile: options.planFile, scratch, progress, repoPath: resolve(out), sign: options.sign });
+      const reviewDir = join(work, 'review');
+      const reviewPath = reviewPathFor(out);
+      const { report } = await convertInto(repo, src, plan, { planFile: options.planFile, scratch, progress, repoPath: resolve(out), reviewPath, reviewDir, sign: options.sign });
       if (options.exportFile) {
         const { exportRepo } = await import('../revision/export.ts');
         await progress.phase(`export ${options.exportFile}`, () => exportRepo(repo, options.exportFile!));
       }
-      await rename(repoDir, out);
+      // The review material first: if the repo rename failed we remove it again, so both or neither exist.
+      const hasReview = await lstat(reviewDir).then(() => true, () => false);
+      if (hasReview) await rename(reviewDir, reviewPath);
+      try {
+        await rename(repoDir, out);
+      } catch (err) {
+        if (hasReview) await rm(reviewPath, { recursive: true, force: true });
+        throw fromSystemError(err, out);
+      }
       await fsyncDir(dirname(resolve(out)));
       return report;
     } finally {

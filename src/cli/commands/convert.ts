@@ -9,7 +9,7 @@ export const usage =
   `[--sign-key pem [--x5c pem]] ${trustFlagsUsage} [--json]\n\n` +
   'input (by content): .mender, .raucb, .swu, ext4 or squashfs image, partitioned disk image, or a .zip holding one of these.\n' +
   '--write-plan FILE writes the detected plan and stops; --plan FILE converts with an edited plan.\n' +
-  'Review items (scripts, bootenv, raw writes, packages) are extracted under <repo>/.pvmigrate/.';
+  'Review items (scripts, bootenv, raw writes, packages) and the plan used are written beside the repo, in <repo>.pvmigrate/.';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals: pos } = parseCommandArgs('convert', argv, {
@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   for (const w of report.warnings) diagnostic(`pvmigrate convert: warning: ${w}`);
   if (values.json) {
-    // Exactly the document issue 9 specifies; the accounting and source are in the repo (.pvr/json, .pvmigrate/).
+    // Exactly the document issue 9 specifies; the source is in the state (pvmigrate/build.json), the plan in <repo>.pvmigrate/.
     const { revision, bsp, containers, removed, review, objects, bytes } = report;
     printJson({ revision, bsp, containers, removed, review, objects, bytes });
     return 0;
