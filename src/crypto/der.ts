@@ -93,7 +93,7 @@ export function oidString(el: Tlv): string {
   return parts.join('.');
 }
 
-/** DER encoding helpers, for the few structures we must re-encode (signed attributes, KDF SharedInfo). */
+/** DER encoding of one element, for the one structure we must build (the KDF's ECC-CMS-SharedInfo). */
 export function encodeTlv(tag: number, value: Buffer): Buffer {
   const len = value.length;
   let hdr: Buffer;
@@ -104,19 +104,6 @@ export function encodeTlv(tag: number, value: Buffer): Buffer {
     hdr = Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
   }
   return Buffer.concat([hdr, value]);
-}
-
-export function encodeOid(dotted: string): Buffer {
-  const p = dotted.split('.').map(Number);
-  const out: number[] = [];
-  const push = (n: number): void => {
-    const b = [n & 0x7f];
-    for (n = Math.floor(n / 128); n > 0; n = Math.floor(n / 128)) b.unshift(0x80 | (n & 0x7f));
-    out.push(...b);
-  };
-  push(p[0]! * 40 + p[1]!);
-  for (const n of p.slice(2)) push(n);
-  return encodeTlv(TAG.OID, Buffer.from(out));
 }
 
 /** Decode UTCTime / GeneralizedTime. */
