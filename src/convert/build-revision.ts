@@ -16,7 +16,7 @@ import { SYSTEM_SPEC } from '../revision/state.ts';
 import type { Split } from '../split/assign.ts';
 import type { TreeIndex } from '../split/tree-index.ts';
 import type { PlanContainer } from '../split/plan.ts';
-import type { Progress } from './progress.ts';
+import { sizeText, type Progress } from './progress.ts';
 
 /** Content for a `_config` key or an image container, supplied by the artifact's payloads. */
 export interface PayloadContent {
@@ -101,9 +101,11 @@ export async function buildRevision(inputs: RevisionInputs): Promise<BuiltRevisi
   const { plan } = split;
   const state: JsonObject = { '#spec': SYSTEM_SPEC };
   const objects: ObjectRef[] = [];
+  let note: (text: string) => void = () => undefined;
   const add = (key: string, r: { sha256: string; bytes: number }) => {
     state[key] = r.sha256;
     objects.push({ key, sha256: r.sha256, bytes: r.bytes });
+    note(`${key.slice(key.indexOf('/') + 1)} ${sizeText(r.bytes)}`);
   };
   const fromSource = (p: string) => (p.startsWith('boot:') ? contentOf(boot!.tree, boot!, p.slice(5)) : contentOf(rootfs, split.rootfs, p));
   const bspSelect = (part: string) => (p: string) => {
@@ -113,7 +115,8 @@ export async function buildRevision(inputs: RevisionInputs): Promise<BuiltRevisi
 
   // BSP
   const files: BspFiles = {};
-  await progress.phase('BSP', async () => {
+  await progress.phase('BSP', async (n) => {
+    note = n;
     if (plan.bsp.kernel) {
       add('bsp/kernel.img', await putStream(inputs, fromSource(plan.bsp.kernel)));
       files.linux = 'kernel.img';
@@ -148,7 +151,8 @@ export async function buildRevision(inputs: RevisionInputs): Promise<BuiltRevisi
   const base = plan.containers.find((c) => c.kind === 'base');
   let baseRoot: { sha256: string; bytes: number } | undefined;
   for (const c of [...(base ? [base] : []), ...plan.containers.filter((c) => c !== base)]) {
-    await progress.phase(`container ${c.name}`, async () => {
+    await progress.phase(`container ${c.name}`, async (n) => {
+      note = n;
       if (c.kind === 'base') {
         const select = (p: string) => split.destination(p).to === 'base';
         baseRoot = await putSquashfs(inputs, filterTree(rootfs, { select, linkCounts: split.linkCounts(select) }), `${c.name}.root.squashfs`);
@@ -177,7 +181,8 @@ export async function buildRevision(inputs: RevisionInputs): Promise<BuiltRevisi
     });
   }
 
-  await progress.phase('configuration', async () => {
+  await progress.phase('configuration', async (n) => {
+    note = n;
     for (const cfg of plan.config) {
       const payload = inputs.payloads.get(cfg.payload);
       if (!payload) throw new InvalidInputError('bad-plan', `config names payload ${cfg.payload}, which the source does not have`);
