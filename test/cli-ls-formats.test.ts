@@ -77,7 +77,7 @@ test('ls human listing: permission strings equal GNU stat %A, devices show major
     assert.equal(line.split(' ')[0], sh('stat', ['-c', '%A', join(tree, rel)]).trim(), rel);
   }
   assert.match(byPath.get('/dev/console')!, / 5, 1 2024-05-01 12:00:00 \/dev\/console$/);
-  assert.match(byPath.get('/bin')!, / \/bin -> usr\/bin$/);
+  assert.match(byPath.get('/bin')!, / 7 2024-05-01 12:00:00 \/bin -> usr\/bin$/);
   assert.match(byPath.get('/usr/bin/tool')!, / 300000 2024-05-01 12:00:00 \/usr\/bin\/tool$/);
 });
 

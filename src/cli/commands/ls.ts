@@ -52,7 +52,8 @@ function human(l: Listed): string {
     rwx((m >> 6) & 7, (m & 0o4000) !== 0, 's', 'S') +
     rwx((m >> 3) & 7, (m & 0o2000) !== 0, 's', 'S') +
     rwx(m & 7, (m & 0o1000) !== 0, 't', 'T');
-  const sizeOrDev = l.rdev ? l.rdev.replace(':', ', ') : String(l.size);
+  // As ls -l: a symlink's size is its target's length, a device shows "major, minor".
+  const sizeOrDev = l.rdev ? l.rdev.replace(':', ', ') : String(l.target !== undefined ? Buffer.byteLength(l.target) : l.size);
   const when = new Date(l.mtime * 1000).toISOString().replace('T', ' ').slice(0, 19);
   return `${perms} ${String(l.nlink).padStart(3)} ${String(l.uid).padStart(5)} ${String(l.gid).padStart(5)} ${sizeOrDev.padStart(12)} ${when} ${l.path}${l.target !== undefined ? ` -> ${l.target}` : ''}`;
 }
@@ -65,6 +66,11 @@ export async function run(argv: string[]): Promise<number> {
     partition = Number(values.partition);
     if (!/^[1-9][0-9]*$/.test(values.partition)) throw new UsageError(`--partition takes a partition number (1, 2 …), not '${values.partition}'; see pvmigrate ls --help`);
   }
+  // `pvmigrate ls img | head` closes the pipe early: stop quietly, as ls does.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const { openImageFile } = await import('../../fs/open-image.ts');
   const tree = await openImageFile(file, { partition });
   try {
