@@ -18,6 +18,7 @@ import type { FileTree } from '../../src/fs/file-tree.ts';
 import { FileSource, type RandomAccessSource } from '../../src/fs/source.ts';
 import type { Payload, PayloadKind } from '../types.ts';
 import { aesDecipher, type AesKey } from './aes.ts';
+import { lz4FrameDecoder } from './lz4-frame.ts';
 import { NOT_CONVERTIBLE, type Entry } from './description.ts';
 import { sha256For, type Sha256 } from './parallel-hash.ts';
 
@@ -47,9 +48,7 @@ export function decodeStages(e: Entry, aes: AesKey | undefined, file: string): T
   }
   if (e.compressed === 'zlib') stages.push(createUnzip()); // swupdate inflates with gzip or zlib headers
   else if (e.compressed === 'zstd' || e.compressed === 'xz') stages.push(decompressStream(e.compressed));
-  else if (e.compressed === 'lz4') {
-    throw new InvalidInputError('compression-unsupported', `${e.filename} is lz4-compressed (swupdate 2026.05+), which pvmigrate cannot decode yet`, { file });
-  }
+  else if (e.compressed === 'lz4') stages.push(lz4FrameDecoder());
   return stages;
 }
 
