@@ -41,6 +41,8 @@ async function buildTree(dir: string): Promise<void> {
   await symlink('etc', join(dir, 'etc-link'));
   await symlink('/usr/share/' + 'deep/'.repeat(30) + 'target', join(dir, 'slow-link'));
   sh('mkfifo', [join(dir, 'fifo')]);
+  // A unix socket: a process that exits while listening leaves the socket file behind.
+  sh(process.execPath, ['-e', `require('net').createServer().listen(process.argv[1], () => process.exit(0))`, join(dir, 'socket')]);
   await writeFile(join(dir, 'empty'), '');
   await writeFile(join(dir, 'random'), createHash('sha512').update('r').digest().toString('base64').repeat(30000));
   const fh = await open(join(dir, 'sparse'), 'w');
@@ -154,5 +156,6 @@ for (const [name, args] of [
     assert.deepEqual(ours.map((e) => e.path), truth.map((e) => e.path));
     for (let i = 0; i < ours.length; i++) assert.deepEqual(ours[i], truth[i]);
     assert.ok(ours.some((e) => e.path === '/slow-link' && e.target!.length > 60));
+    assert.ok(ours.some((e) => e.path === '/socket' && e.type === 'sock'));
   });
 }

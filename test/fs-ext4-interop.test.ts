@@ -163,11 +163,15 @@ async function buildTree(dir: string, extra: 'small' | 'many+5g' | 'many+100m'):
   await symlink('usr/lib', join(dir, 'lib'));
   await symlink('/' + 'long-target/'.repeat(20), join(dir, 'usr/long-link'));
   sh('mkfifo', [join(dir, 'run/fifo')]);
+  // A unix socket: a process that exits while listening leaves the socket file behind.
+  sh(process.execPath, ['-e', `require('net').createServer().listen(process.argv[1], () => process.exit(0))`, join(dir, 'run/socket')]);
+  await writeFile(join(dir, 'home/high-ids'), 'uid and gid above 65535 use the inode high halves\n');
   sh('mknod', [join(dir, 'dev/console'), 'c', '5', '1']);
   sh('mknod', [join(dir, 'dev/sda'), 'b', '8', '0']);
   sh('mknod', [join(dir, 'dev/wide'), 'c', '300', '70000']);
   await writeFile(join(dir, 'home/user/.profile'), 'export PS1=$\n');
   sh('chown', ['-R', '1000:1000', join(dir, 'home/user')]);
+  sh('chown', ['100000:200000', join(dir, 'home/high-ids')]);
   await writeFile(join(dir, 'ünïcødé dir/ファイル/with space.txt'), 'ü\n');
   await writeFile(join(dir, 'empty'), '');
   await writeFile(join(dir, 'usr/lib/modules/random.bin'), createHash('sha512').update('seed').digest().toString('hex').repeat(40000));
@@ -279,6 +283,8 @@ describe('ext2/3/4 images read back as the kernel mounts them', { skip }, () => 
       assert.equal(ours.length, truth.listing.length);
       for (let i = 0; i < ours.length; i++) assert.deepEqual(ours[i], truth.listing[i]);
       assert.ok(ours.some((e) => e.path === '/usr/lib/busybox-hard' && e.nlink === 3 && e.xattrs?.['user.big']));
+      assert.ok(ours.some((e) => e.path === '/run/socket' && e.type === 'sock'));
+      assert.ok(ours.some((e) => e.path === '/home/high-ids' && e.uid === 100000 && e.gid === 200000));
       assert.ok(ours.find((e) => e.path === '/bin/acl')?.xattrs?.['system.posix_acl_access'], 'the ACL is listed');
       if (v.eaInode) assert.equal(Buffer.from(ours.find((e) => e.path === '/etc/passwd')!.xattrs!['user.huge']!, 'base64').length, 20000);
 
