@@ -64,6 +64,19 @@ describe('CMS with openssl-made messages', { skip }, () => {
     });
   }
 
+  test('BER indefinite lengths (openssl cms -stream), signed inline and enveloped: read as OpenSSL reads them', async () => {
+    const der = sign('ber', pki.ec, ['-nodetach', '-stream']);
+    assert.equal(der[1], 0x80, 'openssl wrote an indefinite length');
+    assert.equal(opensslVerifies('ber', false), true);
+    const r = await verifyCmsSignedData({ cms: der, trustAnchors: readFileSync(pki.rootCa, 'utf8') });
+    assert.ok(r.content!.equals(content));
+    const e = openssl(['cms', '-encrypt', '-binary', '-stream', '-aes256', '-in', p('content'), '-outform', 'DER', '-out', p('ber-env'), pki.rsa.cert]);
+    assert.equal(e.status, 0, e.stderr);
+    const env = readFileSync(p('ber-env'));
+    assert.equal(env[1], 0x80);
+    assert.ok(decryptEnvelopedData({ cms: env, privateKeyPem: readFileSync(pki.rsa.key, 'utf8') }).content.equals(content));
+  });
+
   test('detached content as a Readable stream; other content fails as in openssl', async () => {
     const der = sign('stream', pki.rsa, ['-certfile', pki.intermediate]);
     const anchors = readFileSync(pki.rootCa, 'utf8');

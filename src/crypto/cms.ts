@@ -151,6 +151,13 @@ function parseSigner(el: Tlv): SignerInfo {
   return { sid, digestAlgorithm, signedAttrs, signatureAlgorithm, signature };
 }
 
+/** The bytes of an OCTET STRING, primitive or (BER) constructed from nested chunks. */
+export function octetString(el: Tlv, depth = 0): Buffer {
+  if (el.tag === TAG.OCTET_STRING || el.tag === ctx(0, false)) return el.value;
+  if (depth > 8) throw new DerError('constructed OCTET STRING nested too deep');
+  return Buffer.concat(children(el).map((c) => octetString(c, depth + 1)));
+}
+
 /** Parse a ContentInfo holding signedData, without checking anything. */
 export function parseSignedData(der: Buffer, file?: string): SignedData {
   try {
@@ -162,7 +169,7 @@ export function parseSignedData(der: Buffer, file?: string): SignedData {
     let econtent: Buffer | undefined;
     if (encap[1]) {
       const octets = children(expectTag(encap[1], ctx(0), 'eContent'))[0]!;
-      econtent = octets.tag === TAG.OCTET_STRING ? octets.value : Buffer.concat(children(octets).map((c) => c.value));
+      econtent = octetString(octets);
     }
     const certificates: Certificate[] = [];
     let i = 3;

@@ -1,6 +1,7 @@
 /**
- * A minimal, bounds-checked DER reader: enough of X.690 to walk CMS and X.509 structures. Every length is
- * checked against its enclosing element, so corrupt input ends in a DerError instead of a wrong read.
+ * A minimal, bounds-checked DER (and BER indefinite-length) reader: enough of X.690 to walk CMS and X.509
+ * structures. Every length is checked against its enclosing element, so corrupt input ends in a DerError
+ * instead of a wrong read.
  */
 export class DerError extends Error {}
 
@@ -30,14 +31,29 @@ export const TAG = {
 /** Context-specific tag [n], constructed or primitive. */
 export const ctx = (n: number, constructed = true): number => (constructed ? 0xa0 : 0x80) | n;
 
-/** Read one element at `pos` of `buf`, which must lie entirely inside `buf`. */
-export function readTlv(buf: Buffer, pos = 0): Tlv {
+/** Nesting of indefinite-length elements we follow before calling the input hostile. */
+const MAX_BER_DEPTH = 32;
+
+/**
+ * Read one element at `pos` of `buf`, which must lie entirely inside `buf`. Besides DER this accepts BER's
+ * indefinite length on constructed elements (what `openssl cms -stream` writes), as OpenSSL's d2i does.
+ */
+export function readTlv(buf: Buffer, pos = 0, depth = 0): Tlv {
   if (pos + 2 > buf.length) throw new DerError(`element header at ${pos} runs past the end`);
   const tag = buf[pos]!;
   if ((tag & 0x1f) === 0x1f) throw new DerError(`multi-byte tag at ${pos} is not used by CMS or X.509`);
   let len = buf[pos + 1]!;
   let hdr = 2;
-  if (len === 0x80) throw new DerError(`indefinite length at ${pos}: BER is not DER`);
+  if (len === 0x80) {
+    if (!(tag & 0x20)) throw new DerError(`indefinite length on a primitive element at ${pos}`);
+    if (depth >= MAX_BER_DEPTH) throw new DerError(`indefinite-length elements nested deeper than ${MAX_BER_DEPTH}`);
+    let p = pos + 2;
+    while (!(buf[p] === 0 && buf[p + 1] === 0)) {
+      if (p + 2 > buf.length) throw new DerError(`indefinite-length element at ${pos} has no end-of-contents`);
+      p += readTlv(buf, p, depth + 1).raw.length;
+    }
+    return { tag, raw: buf.subarray(pos, p + 2), value: buf.subarray(pos + 2, p) };
+  }
   if (len & 0x80) {
     const n = len & 0x7f;
     if (n > 4) throw new DerError(`length of ${n} octets at ${pos} is too large`);

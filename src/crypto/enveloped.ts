@@ -1,7 +1,7 @@
 import { constants, createDecipheriv, createECDH, createHash, createPrivateKey, privateDecrypt, type KeyObject } from 'node:crypto';
 import { EnvironmentError, InvalidInputError, PvError } from '../errors.ts';
 import { DerError, TAG, children, ctx, encodeTlv, expectTag, oidString, type Tlv } from './der.ts';
-import { OID, parseContentInfo } from './cms.ts';
+import { OID, octetString, parseContentInfo } from './cms.ts';
 
 /**
  * CMS envelopedData decryption (RFC 5652 §6) with one private key, as `rauc info --key` does for an
@@ -184,7 +184,7 @@ function tryRecipients(cms: Buffer, key: KeyObject, keyType: 'rsa' | 'ec', file?
   const iv = expectTag(encAlg[1], TAG.OCTET_STRING, 'IV').value;
   const ecEl = eci[2];
   if (!ecEl) throw new DerError('no encrypted content');
-  const ciphertext = ecEl.tag === ctx(0, false) ? ecEl.value : Buffer.concat(children(ecEl).map((c) => c.value));
+  const ciphertext = octetString(ecEl);
 
   const mine = recipients.filter((r) => (keyType === 'rsa' ? r.kind === 'ktri' : r.kind === 'kari'));
   for (const r of mine) {
