@@ -37,7 +37,7 @@ export async function decompress(kind: Compression, input: Buffer, maxOut: numbe
     // Node's async zlib runs on the libuv pool, so blocks read ahead decompress in parallel.
     const run = kind === 'zlib' ? inflateAsync : gunzipAsync;
     try {
-      return await run(input, { maxOutputLength: Math.max(1, maxOut) });
+      return await run(input, zlibLimits(maxOut));
     } catch (err) {
       throw new DecompressError(kind, (err as Error).message);
     }
@@ -46,6 +46,11 @@ export async function decompress(kind: Compression, input: Buffer, maxOut: numbe
 }
 
 const inflateAsync = promisify(inflate);
+
+/** Output bounded by maxOut, produced in one chunk when it fits (zlib's default 16 KiB chunks cost copies). */
+function zlibLimits(maxOut: number): { maxOutputLength: number; chunkSize: number } {
+  return { maxOutputLength: Math.max(1, maxOut), chunkSize: Math.min(Math.max(maxOut, 64), 1 << 20) };
+}
 const gunzipAsync = promisify(gunzip);
 
 /** The synchronous decoders (all but xz, whose WASM decoder only has an async interface). */
@@ -53,9 +58,9 @@ export function decompressSync(kind: Exclude<Compression, 'xz'>, input: Buffer, 
   try {
     switch (kind) {
       case 'zlib':
-        return inflateSync(input, { maxOutputLength: Math.max(1, maxOut) });
+        return inflateSync(input, zlibLimits(maxOut));
       case 'gzip':
-        return gunzipSync(input, { maxOutputLength: Math.max(1, maxOut) });
+        return gunzipSync(input, zlibLimits(maxOut));
       case 'zstd': {
         // fzstd sizes its output from the frame header, so refuse an oversized claim before it allocates.
         const claimed = zstdContentSize(input);

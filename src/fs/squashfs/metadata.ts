@@ -1,5 +1,5 @@
 import type { Compression } from '../compression.ts';
-import { decompress } from '../compression.ts';
+import { decompress, decompressSync } from '../compression.ts';
 import type { RandomAccessSource } from '../source.ts';
 import { METADATA_SIZE, METADATA_UNCOMPRESSED } from './format.ts';
 
@@ -43,15 +43,18 @@ export class MetadataReader {
 
   private async load(pos: number, start: number, end: number): Promise<Block> {
     if (!Number.isSafeInteger(pos) || pos < start || pos + 2 > end) throw new CorruptImage(`metadata block at ${pos} lies outside its table (${start}..${end})`);
-    const header = (await this.src.read(pos, 2)).readUInt16LE(0);
+    // Header and body in one read: a block never exceeds 2 + 8192 bytes.
+    const chunk = await this.src.read(pos, Math.min(2 + METADATA_SIZE, end - pos));
+    const header = chunk.readUInt16LE(0);
     const size = header & 0x7fff;
-    if (size === 0 || pos + 2 + size > end) throw new CorruptImage(`metadata block at ${pos} has a bad size ${size}`);
-    const raw = await this.src.read(pos + 2, size);
+    if (size === 0 || 2 + size > chunk.length) throw new CorruptImage(`metadata block at ${pos} has a bad size ${size}`);
+    const raw = chunk.subarray(2, 2 + size);
     let data: Buffer;
     if (header & METADATA_UNCOMPRESSED) data = raw;
     else {
       try {
-        data = await decompress(this.comp, raw, METADATA_SIZE);
+        // Small blocks: decoding here beats a round trip through the thread pool.
+        data = this.comp === 'xz' ? await decompress(this.comp, raw, METADATA_SIZE) : decompressSync(this.comp, raw, METADATA_SIZE);
       } catch (err) {
         throw new CorruptImage(`metadata block at ${pos}: ${(err as Error).message}`);
       }
