@@ -70,6 +70,9 @@ export async function openImage(src: RandomAccessSource, options: { partition?: 
     return openKind(kind, src);
   }
   if (options.partition !== undefined) {
+    if ((await listPartitions(src)).find((p) => p.index === options.partition)?.extended) {
+      throw new UsageError(`partition ${options.partition} is an extended partition (a container of logical partitions); choose one of those`, { file: src.name, code: 'no-partition' });
+    }
     const part = await openPartition(src, options.partition);
     const inner = await detectImage(part);
     if (inner === undefined || !PARTITION_KINDS.includes(inner)) {

@@ -162,14 +162,13 @@ async function listGpt(src: RandomAccessSource): Promise<Partition[]> {
   return out;
 }
 
-/** Partition `index` (1-based, as listed) as a slice of the disk image. */
+/** Partition `index` (1-based, as listed) as a slice of the disk image (an extended partition too: its raw range). */
 export async function openPartition(src: RandomAccessSource, index: number): Promise<RandomAccessSource> {
   const parts = await listPartitions(src);
   const p = parts.find((x) => x.index === index);
   if (!p) {
     throw new UsageError(`there is no partition ${index}; the disk has ${parts.map((x) => x.index).join(', ') || 'none'}`, { file: src.name, code: 'no-partition' });
   }
-  if (p.extended) throw new UsageError(`partition ${index} is an extended partition (a container of logical partitions); choose one of those`, { file: src.name, code: 'no-partition' });
   const offset = p.start * p.sectorSize;
   const length = p.size * p.sectorSize;
   if (offset + length > src.size) {

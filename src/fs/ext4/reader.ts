@@ -145,6 +145,7 @@ class Ext4Tree implements FileTree {
     const where = `directory ${path} (inode ${dir.ino})`;
     const hasFileType = (this.sb.featureIncompat & INCOMPAT_FILETYPE) !== 0;
     const out: DirEntry[] = [];
+    if (dir.flags & FL_ENCRYPT) throw new InvalidInputError('ext4-unsupported', `${where} is encrypted (fscrypt); its names cannot be read`, { file: this.src.name });
     if (dir.flags & FL_INLINE_DATA) {
       // Inline directories: 4 bytes of parent inode, entries in the rest of i_block, more in system.data.
       const data = await this.inlineData(dir);
