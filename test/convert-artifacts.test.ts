@@ -199,6 +199,28 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
     assert.equal(doc.steps[1]!.reboot, false);
   });
 
+  it('a zip of a CI job (artifact + docker save archive) gives one revision: the split rootfs plus the image as a container', async () => {
+    const img = join(dir, 'img');
+    mkdirSync(join(img, 'layer/usr/bin'), { recursive: true });
+    writeFileSync(join(img, 'layer/usr/bin/ui'), '#!/bin/sh\n', { mode: 0o755 });
+    sh('tar', ['-C', join(img, 'layer'), '-cf', join(img, 'layer.tar'), '.']);
+    writeFileSync(join(img, 'config.json'), JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/usr/bin/ui'] } }));
+    writeFileSync(join(img, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['ui:1'], Layers: ['layer.tar'] }]));
+    sh('tar', ['-C', img, '-cf', join(img, 'ui.tar'), 'manifest.json', 'config.json', 'layer.tar']);
+    const zip = join(dir, 'job.zip');
+    sh('python3', ['-c', `import zipfile\nz = zipfile.ZipFile(${JSON.stringify(zip)}, "w")\nz.write(${JSON.stringify(rel('1.0', 'release.mender'))}, "release.mender")\nz.write(${JSON.stringify(join(img, 'ui.tar'))}, "ui.tar")\nz.close()`]);
+    const out = join(dir, 'job');
+    const r = await runCli(['convert', zip, '-o', out, '--initrd', rel('1.0', 'initrd.img'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { containers: { name: string; group: string }[] }).containers.map((c) => [c.name, c.group]), [['os', 'root'], ['sensor', 'app'], ['ui', 'app']]);
+    const st = state(out);
+    const source = st['pvmigrate/build.json'] as { file: string; images: { file: string; sha256: string; ref: string }[] };
+    assert.equal(source.file, 'job.zip:release.mender');
+    assert.deepEqual(source.images, [{ file: 'job.zip:ui.tar', sha256: sh('sha256sum', [join(img, 'ui.tar')]).slice(0, 64), ref: 'ui:1' }]);
+    assert.match(sh('unsquashfs', ['-l', join(out, '.pvr/objects', st['ui/root.squashfs'] as string)]), /^squashfs-root\/usr\/bin\/ui$/m);
+    assert.equal((await runCli(['validate', out])).code, 0);
+  });
+
   it('--write-plan then --plan with an edit: dropping the app container puts its files back in the base', async () => {
     const planFile = join(dir, 'plan.json');
     assert.equal((await runCli(['convert', rel('1.0', 'release.mender'), '--write-plan', planFile])).code, 0);

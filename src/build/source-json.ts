@@ -21,8 +21,8 @@ export interface SourceInfo {
   /** Mender device types, RAUC compatible, SWUpdate hardware-compatibility (empty for bare images). */
   compatible: string[];
   provides?: Record<string, string>;
-  /** Zip member path when the artifact came out of a .zip. */
-  member?: string;
+  /** docker/OCI image archives that came with the artifact (same zip) and became containers. */
+  images?: { file: string; sha256: string; ref?: string }[];
 }
 
 export function sourceJson(info: SourceInfo): JsonObject {
@@ -37,6 +37,6 @@ export function sourceJson(info: SourceInfo): JsonObject {
   if (info.name !== undefined) doc.name = info.name;
   if (info.version !== undefined) doc.version = info.version;
   if (info.provides !== undefined) doc.provides = { ...info.provides };
-  if (info.member !== undefined) doc.member = info.member;
+  if (info.images !== undefined) doc.images = info.images.map((i) => ({ ...i }));
   return doc;
 }

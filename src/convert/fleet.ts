@@ -7,7 +7,8 @@ import { canonicalize, type JsonObject } from '../revision/canonical-json.ts';
 import { initRepo } from '../revision/pvr-repo.ts';
 import { SYSTEM_SPEC, classifyKey, isSha256, type State } from '../revision/state.ts';
 import { openSource } from './open-source.ts';
-import { convertInto, planFor, readPlan, refuseExisting, unzipIfNeeded, workDirFor, type ConvertReport } from './pipeline.ts';
+import { unzipIfNeeded } from './inputs.ts';
+import { convertInto, planFor, readPlan, refuseExisting, workDirFor, type ConvertReport } from './pipeline.ts';
 import { silentProgress, type Progress } from './progress.ts';
 import { diffStates } from '../revision/diff.ts';
 

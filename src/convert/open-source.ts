@@ -51,11 +51,12 @@ function describedPayloads(artifact: Artifact): Map<string, Record<string, unkno
 
 export interface OpenedSource {
   info: SourceInfo;
-  /** The root filesystem (an empty tree for a docker/OCI image archive). */
+  /** The root filesystem (an empty tree when the input is only a docker/OCI image archive). */
   rootfs: TreeIndex;
+  hasRootfs: boolean;
   boot?: TreeIndex;
-  /** A docker/OCI image archive given as the input: it becomes one container. */
-  image?: ImageArchive;
+  /** docker/OCI image archives given as input, by their payload name: each becomes a container. */
+  images: Map<string, ImageArchive>;
   extras: ExtraPayload[];
   warnings: string[];
   close(): Promise<void>;
@@ -183,7 +184,9 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
       return {
         info: { format, file: displayName, sha256, size, name: artifact.source.name, version: artifact.source.version, compatible: artifact.source.compatible, provides: artifact.source.provides },
         rootfs,
+        hasRootfs: true,
         boot,
+        images: new Map(),
         extras,
         warnings: artifact.warnings,
         close: closeAll,
@@ -194,7 +197,7 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
       const cands = await candidatesOf(src, file);
       for (const c of cands) closers.push(() => c.index.tree.close());
       const { rootfs, boot } = pick(cands, file);
-      return { info: { format: kind, file: displayName, sha256, size, compatible: [] }, rootfs, boot, extras: [], warnings: [], close: closeAll };
+      return { info: { format: kind, file: displayName, sha256, size, compatible: [] }, rootfs, hasRootfs: true, boot, images: new Map(), extras: [], warnings: [], close: closeAll };
     }
     if (kind === 'tar') {
       const image = await openImageArchive(src);
@@ -202,7 +205,8 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
         return {
           info: { format: image.kind, file: displayName, sha256, size, name: image.ref ?? undefined, compatible: [image.config.platform] },
           rootfs: await TreeIndex.build(EMPTY_TREE, file),
-          image,
+          hasRootfs: false,
+          images: new Map([[displayName, image]]),
           extras: [],
           warnings: [],
           close: closeAll,

@@ -6,18 +6,18 @@ import { pipeline } from 'node:stream/promises';
 import type { TrustOptions } from '../../importers/types.ts';
 import { EnvironmentError, InvalidInputError, PvError, fromSystemError } from '../errors.ts';
 import { fsyncDir, writeFileAtomically } from '../fs/atomic.ts';
-import { FileSource } from '../fs/source.ts';
 import { canonicalBytes, type JsonObject } from '../revision/canonical-json.ts';
 import { initRepo, type PvrRepo } from '../revision/pvr-repo.ts';
 import { Split, type Accounting } from '../split/assign.ts';
 import { detectPlan } from '../split/detect.ts';
-import { validatePlan, type Plan } from '../split/plan.ts';
+import { PLAN_SPEC, validatePlan, type Plan, type PlanContainer } from '../split/plan.ts';
 import { buildRevision, type ObjectRef, type PayloadContent } from './build-revision.ts';
 import { classifyExtras } from './classify.ts';
-import { openSource, type OpenedSource } from './open-source.ts';
+import { imageContainer } from './image-plan.ts';
+import { openInput } from './inputs.ts';
+import type { OpenedSource } from './open-source.ts';
 import { signRevision, type SignRequest } from './sign.ts';
 import { silentProgress, type Progress } from './progress.ts';
-import { extractZip, isZip } from './zip.ts';
 
 export interface ConvertOptions {
   trust: TrustOptions;
@@ -79,74 +79,21 @@ export async function refuseExisting(out: string, alsoCheck: string[] = []): Pro
   }
 }
 
-/**
- * Resolve a .zip input to the one artifact or image it holds (members detected by content). Returns the
- * file to open and the name recorded in the source metadata.
- */
-export async function unzipIfNeeded(input: string, work: string): Promise<{ file: string; display: string }[]> {
-  const src = await FileSource.open(input);
-  let head: Buffer;
-  try {
-    head = await src.read(0, Math.min(4, src.size));
-  } finally {
-    await src.close();
-  }
-  if (!isZip(head)) return [{ file: input, display: basename(input) }];
-  const dir = join(work, 'zip');
-  await mkdir(dir);
-  const members = await extractZip(input, dir);
-  return members
-    .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
-    .map((m) => ({ file: m.path, display: `${basename(input)}:${m.name}` }));
-}
-
-/** A docker/OCI image as one container, like `pvr app add`: entrypoint + cmd as init, env, workdir, volumes persisted. */
-function imagePlan(src: OpenedSource): Plan {
-  const image = src.image!;
-  const { config } = image;
-  const refName = image.ref?.replace(/[:@].*$/, '').split('/').pop();
-  const fileName = src.info.file.replace(/^.*[:/]/, '').replace(/\.[^.]*$/, '');
-  const name = (refName || fileName || 'app').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63) || 'app';
-  const argv = [...config.entrypoint, ...config.cmd];
-  const env: Record<string, string> = {};
-  for (const e of config.env) {
-    const i = e.indexOf('=');
-    if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
-  }
-  const storage: Plan['containers'][number]['storage'] = { 'lxc-overlay': 'boot' };
-  for (const v of config.volumes) storage[v.replace(/\/+$/, '') || '/'] = 'permanent';
-  return {
-    '#spec': 'pvmigrate-plan@1',
-    bsp: { kernel: null, fit: null, dtbs: [], modules: [], firmware: null, initrd: null },
-    containers: [
-      {
-        name,
-        kind: 'image',
-        group: 'app',
-        restart_policy: 'container',
-        paths: [],
-        payload: src.info.file,
-        init: argv.length > 0 && argv[0]!.startsWith('/') ? argv : argv.length > 0 ? [`/bin/${argv[0]}`, ...argv.slice(1)] : ['/sbin/init'],
-        env,
-        workdir: config.workdir,
-        storage,
-        origin: `${image.kind} image ${image.ref ?? src.info.file}`,
-      },
-    ],
-    config: [],
-    removed: [],
-    review: argv.length > 0 && !argv[0]!.startsWith('/') ? [{ item: argv[0]!, kind: 'unknown', reason: `the image runs '${argv[0]}' through PATH; init was set to /bin/${argv[0]}, check it`, file: null }] : [],
-  };
-}
-
 /** Detected plan for an opened source (the `--write-plan` document). */
 export async function planFor(src: OpenedSource, options: { initrd?: string }): Promise<Plan> {
-  if (src.image) return validatePlan(imagePlan(src));
-  const plan = await detectPlan(src.rootfs, src.boot, { initrd: options.initrd ? resolve(options.initrd) : null });
+  const plan: Plan = src.hasRootfs
+    ? await detectPlan(src.rootfs, src.boot, { initrd: options.initrd ? resolve(options.initrd) : null })
+    : { '#spec': PLAN_SPEC, bsp: { kernel: null, fit: null, dtbs: [], modules: [], firmware: null, initrd: null }, containers: [], config: [], removed: [], review: [] };
   const { config, review } = await classifyExtras(src.extras, plan.containers);
   plan.config = config;
   plan.review = [...review, ...plan.review];
-  if (!plan.bsp.initrd && !plan.bsp.fit) {
+  const taken = new Set(plan.containers.map((c) => c.name));
+  for (const [payload, image] of src.images) {
+    const { container, review: notes } = imageContainer(image, payload, taken);
+    plan.containers.push(container);
+    plan.review.push(...notes);
+  }
+  if (src.hasRootfs && !plan.bsp.initrd && !plan.bsp.fit) {
     // The image's own initrd boots the old OS, not the runtime; without one the revision does not validate.
     plan.review.push({ item: 'bsp/pv-initrd.img', kind: 'unknown', reason: 'no runtime initrd given: convert again with --initrd FILE (or set bsp.initrd in the plan) so the revision can boot', file: null });
   }
@@ -209,8 +156,11 @@ export async function convertInto(
       },
     });
   }
-  const image = src.image;
-  const imageTree = image ? () => image.open() : undefined;
+  const imageTree = (c: PlanContainer) => {
+    const image = src.images.get(c.payload ?? '');
+    if (!image) throw new InvalidInputError('bad-plan', `container ${c.name} names image ${c.payload}, which the input does not hold`, { file: options.planFile });
+    return image.open();
+  };
   const built = await buildRevision({ split, boot: src.boot, source: src.info, payloads, imageTree, repo, scratch: options.scratch, progress: options.progress });
   if (options.sign) built.state = await signRevision(built.state, options.sign);
   await repo.writeState(built.state);
@@ -281,11 +231,8 @@ export async function convert(input: string, out: string, options: ConvertOption
   const work = await workDirFor(out);
   const progress = options.progress ?? silentProgress;
   try {
-    const inputs = await unzipIfNeeded(input, work);
-    const chosen = await pickOne(inputs, input);
+    const src = await openInput(input, work, options.trust, progress);
     const scratch = join(work, 'scratch');
-    await mkdir(scratch);
-    const src = await progress.phase(`read ${chosen.display}`, () => openSource(chosen.file, options.trust, scratch, chosen.display));
     try {
       const plan = options.planFile ? await readPlan(options.planFile) : await planFor(src, options);
       if (options.initrd) plan.bsp.initrd = resolve(options.initrd);
@@ -321,10 +268,7 @@ export async function convert(input: string, out: string, options: ConvertOption
 export async function writePlan(input: string, planOut: string, options: ConvertOptions): Promise<Plan> {
   const work = await workDirFor(planOut);
   try {
-    const chosen = await pickOne(await unzipIfNeeded(input, work), input);
-    const scratch = join(work, 'scratch');
-    await mkdir(scratch);
-    const src = await openSource(chosen.file, options.trust, scratch, chosen.display);
+    const src = await openInput(input, work, options.trust, silentProgress);
     try {
       const plan = await planFor(src, options);
       await writeFileAtomically(planOut, JSON.stringify(plan, null, 2) + '\n');
@@ -335,14 +279,4 @@ export async function writePlan(input: string, planOut: string, options: Convert
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-}
-
-/** A zip given to convert must hold exactly one member (fleet takes several). */
-async function pickOne(inputs: { file: string; display: string }[], input: string): Promise<{ file: string; display: string }> {
-  if (inputs.length === 1) return inputs[0]!;
-  throw new InvalidInputError(
-    'zip-members',
-    inputs.length === 0 ? 'the zip holds no files' : `the zip holds ${inputs.length} files (${inputs.map((i) => i.display.split(':').pop()).join(', ')}); convert takes one artifact, use pvmigrate fleet for a release series`,
-    { file: input },
-  );
 }
