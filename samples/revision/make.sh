@@ -4,6 +4,8 @@
 #   a/app/root.squashfs   demo app 1.0
 #   b/app/root.squashfs   demo app 1.1
 # Everything else in a/ and b/ is committed as is. Run from anywhere: sh samples/revision/make.sh
+# Kept tiny on purpose: the images hold no shell or libc, so they serve format, signing, diff and export
+# demos but do not boot (validate --boot needs a runnable root filesystem, e.g. test/runtime-fixture.ts).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
