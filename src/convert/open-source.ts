@@ -181,6 +181,10 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
         }
       }
       const format: SourceFormat = artifact.format;
+      const warnings = [...artifact.warnings];
+      if (artifact.signed && artifact.verified === null && !trust.noVerify) {
+        warnings.push(`${displayName} is signed but its signature was not checked: give its trust material (--key, --keyring or --ca/--pubkey) to verify it`);
+      }
       return {
         info: { format, file: displayName, sha256, size, name: artifact.source.name, version: artifact.source.version, compatible: artifact.source.compatible, provides: artifact.source.provides },
         rootfs,
@@ -188,7 +192,7 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
         boot,
         images: new Map(),
         extras,
-        warnings: artifact.warnings,
+        warnings,
         close: closeAll,
       };
     }
