@@ -71,6 +71,8 @@ export interface Artifact {
   signed: boolean;
   /** true = verified with the given trust material; false = verification failed; null = not checked. */
   verified: boolean | null;
+  /** Why verification failed, when `verified` is false. */
+  verificationError?: string;
   payloads: Payload[];
   source: SourceMetadata;
   /** Findings that do not stop reading (unknown keys, unreferenced members, unknown handlers). */

@@ -100,7 +100,7 @@ describe('wizard', { skip }, () => {
       term.close();
     }
     // 4. everything appeared at once, and the record holds the edit
-    assert.deepEqual((await readdir(out)).sort(), ['answers.json', 'plan.json', 'repo', 'report.html', 'report.json']);
+    assert.deepEqual((await readdir(out)).sort(), ['answers.json', 'plan.json', 'repo', 'repo.pvmigrate', 'report.html', 'report.json']);
     const answers = JSON.parse(await readFile(join(out, 'answers.json'), 'utf8'));
     assert.deepEqual(answers.edits, [{ op: 'rename', container: 'sensor', to: 'telemetry' }]);
     const state = JSON.parse(await readFile(join(out, 'repo/.pvr/json'), 'utf8'));

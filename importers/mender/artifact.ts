@@ -174,6 +174,7 @@ export class MenderArtifact implements Artifact {
   readonly payloads: Payload[];
   readonly source: Artifact['source'];
   readonly warnings: string[];
+  readonly verificationError: string | undefined;
 
   constructor(
     private readonly src: RandomAccessSource,
@@ -182,6 +183,7 @@ export class MenderArtifact implements Artifact {
     this.file = src.name;
     this.signed = c.signed;
     this.verified = c.verified;
+    this.verificationError = c.verifyError;
     this.warnings = c.verifyError ? [c.verifyError, ...c.warnings] : [...c.warnings];
     this.payloads = [...c.payloads.flatMap((p) => p.files.map((f) => payloadOf(src, p, f))), ...c.scripts.map((s) => scriptPayload(src, c, s))];
     const rootfsVersion = c.payloads.map((p) => p.provides['rootfs-image.version']).find((v) => v !== undefined);

@@ -4,8 +4,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Artifact } from '../../importers/types.ts';
-import { openSource } from '../convert/open-source.ts';
-import { convertInto, planFor, refuseExisting, unzipIfNeeded, workDirFor } from '../convert/pipeline.ts';
+import { openInput, unzipIfNeeded } from '../convert/inputs.ts';
+import { convertInto, planFor, refuseExisting, reviewPathFor, workDirFor } from '../convert/pipeline.ts';
 import type { Progress } from '../convert/progress.ts';
 import { InvalidInputError } from '../errors.ts';
 import { fsyncDir, writeFileAtomically } from '../fs/atomic.ts';
@@ -99,7 +99,12 @@ async function runTasks(tasks: { title: string; task: (progress: Progress) => Pr
   if (!tty) {
     for (const t of tasks) {
       ask.say(`${t.title} …`);
-      await t.task({ phase: (title, work) => (ask.say(`  ${title}`), work()) });
+      await t.task({
+        phase: (title, work) => {
+          ask.say(`  ${title}`);
+          return work((note) => ask.say(`    ${note}`));
+        },
+      });
     }
     return;
   }
@@ -111,7 +116,7 @@ async function runTasks(tasks: { title: string; task: (progress: Progress) => Pr
         await t.task({
           phase: async (title, work) => {
             task.output = title;
-            return work();
+            return work((note) => (task.output = `${title}: ${note}`));
           },
         });
       },
@@ -144,9 +149,19 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
   };
   process.once('SIGINT', onSigint);
   try {
-    const [chosen] = await unzipIfNeeded(input, work);
-    if (!chosen) throw new InvalidInputError('zip-members', 'the zip holds no files', { file: input });
-    const isArtifact = ['mender', 'rauc', 'swupdate'].includes((await inputKind(chosen.file)) ?? '');
+    // The artifact inside a zip is looked at here for its trust material; openInput unpacks it again for the plan.
+    const look = join(work, 'look');
+    await mkdir(look);
+    const members = await unzipIfNeeded(input, look);
+    if (members.length === 0) throw new InvalidInputError('zip-members', 'the zip holds no files', { file: input });
+    let chosen = members[0]!;
+    let isArtifact = false;
+    for (const m of members) {
+      if (['mender', 'rauc', 'swupdate'].includes((await inputKind(m.file)) ?? '')) {
+        [chosen, isArtifact] = [m, true];
+        break;
+      }
+    }
     let trust = given.trust ?? {};
     let acceptUnverified = given.acceptUnverified ?? false;
     if (isArtifact) {
@@ -164,8 +179,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
 
     // 2. the plan
     const scratch = join(work, 'scratch');
-    await mkdir(scratch);
-    const src = await openSource(chosen.file, trustOptions, scratch, chosen.display);
+    const src = await openInput(input, work, trustOptions, { phase: (_title, run) => run(() => undefined) });
     try {
       const initrd = given.initrd !== undefined ? given.initrd : (await ask.text('initrd', 'Runtime initrd for bsp/pv-initrd.img (empty: none, listed for review)')).trim() || null;
       const detected = await planFor(src, { initrd: initrd ?? undefined });
@@ -190,7 +204,15 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
             task: async (progress) => {
               await writeFileAtomically(planFile, JSON.stringify(plan, null, 2) + '\n');
               const repo = await initRepo(repoDir);
-              const built = await convertInto(repo, src, plan, { planFile, scratch, progress, repoPath: finalRepo, sign: signKey ? { key: signKey } : undefined });
+              const built = await convertInto(repo, src, plan, {
+                planFile,
+                scratch,
+                progress,
+                repoPath: finalRepo,
+                reviewPath: reviewPathFor(finalRepo),
+                reviewDir: join(stage, basename(reviewPathFor(finalRepo))),
+                sign: signKey ? { key: signKey } : undefined,
+              });
               revision = built.report.revision;
               const sizes = planSizes(split);
               const validation = await progress.phase('validate', () => validatePath(repoDir, { mode: 'lenient' }));

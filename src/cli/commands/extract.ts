@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '../../errors.ts';
 import { writeStreamAtomically } from '../../fs/atomic.ts';
 import { parseCommandArgs, positionals } from '../args.ts';
-import { print, printJson } from '../output.ts';
+import { diagnostic, print, printJson } from '../output.ts';
 import { trustFlagOptions, trustFlagsUsage, trustOptionsFrom } from '../trust-flags.ts';
 
 export const summary = 'verify an artifact and write its decoded payload files into a directory';
@@ -23,7 +23,10 @@ export async function run(argv: string[]): Promise<number> {
   // Written into a sibling temp dir and renamed at the end, so a failed verification leaves nothing.
   const tmpDir = join(dirname(outDir), `.${basename(outDir)}.tmp-${process.pid}`);
   try {
-    if (artifact.verified === false) return 1;
+    if (artifact.verified === false) {
+      diagnostic(`pvmigrate extract: ${file}: ${artifact.verificationError ?? 'signature verification failed'}; nothing extracted`);
+      return 1;
+    }
     await mkdir(tmpDir, { recursive: true });
     const written: { name: string; size: number; sha256: string }[] = [];
     for (const p of artifact.payloads) {

@@ -1,5 +1,5 @@
 import { parseCommandArgs, positionals } from '../args.ts';
-import { print, printJson } from '../output.ts';
+import { diagnostic, print, printJson } from '../output.ts';
 import { trustFlagOptions, trustFlagsUsage, trustOptionsFrom } from '../trust-flags.ts';
 
 export const summary = 'read and verify a .mender, .raucb or .swu artifact and list its payloads';
@@ -14,7 +14,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     if (values.json) printJson(artifact.toJSON());
     else print(artifact.describe());
-    return artifact.verified === false ? 1 : 0;
+    if (artifact.verified === false) {
+      diagnostic(`pvmigrate inspect: ${file}: ${artifact.verificationError ?? 'signature verification failed'}`);
+      return 1;
+    }
+    return 0;
   } finally {
     await artifact.close();
   }
