@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { needTool, sh, tempDir } from './helpers/env.ts';
-import { cmsSign, inspect, makeCert, packSwu, writeFiles } from './swupdate-helpers.ts';
+import { cmsSign, inspect, makeCert, packSwu, sha256, writeFiles } from './swupdate-helpers.ts';
 
 const skip = needTool('cpio') || needTool('openssl');
 
@@ -88,4 +88,34 @@ test('encrypted sw-description: decrypted with --aes-key, CMS signature over the
   const noKey = await inspect(swu, ['--ca', signer.cert]);
   assert.equal(noKey.code, 2);
   assert.match(noKey.stderr, /sw-description is binary, so it is encrypted: pass --aes-key FILE/);
+});
+
+test('CMS EnvelopedData sw-description (swupdate 2025.12): decrypted with --decrypt-key, artifacts with their own aes-key', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const original = Buffer.from('asymmetrically delivered payload\n'.repeat(500));
+  await writeFile(join(dir, 'plain.bin'), original);
+  const key = 'aa'.repeat(32);
+  const ivt = 'bb'.repeat(16);
+  sh('openssl', ['enc', '-aes-256-cbc', '-K', key, '-iv', ivt, '-nosalt', '-in', 'plain.bin', '-out', 'a.enc'], { cwd: dir });
+  const stored = sha256(await readFile(join(dir, 'a.enc')));
+  await writeFile(join(dir, 'sw-description'), `software = { version = "9.0"; images = (
+    { filename = "a.enc"; device = "/dev/null"; encrypted = "aes-cbc-256"; aes-key = "${key}"; ivt = "${ivt}"; sha256 = "${stored}"; } ); };\n`);
+  const plain = await readFile(join(dir, 'sw-description'));
+  const signer = makeCert(dir, 'signer');
+  cmsSign(dir, signer);
+  const device = makeCert(dir, 'device');
+  sh('openssl', ['cms', '-encrypt', '-aes-256-cbc', '-binary', '-in', 'sw-description', '-outform', 'DER', '-recip', device.cert, '-out', 'sw-description.cms'], { cwd: dir });
+  // openssl's decryption is the truth ours must reproduce.
+  const back = sh('openssl', ['cms', '-decrypt', '-binary', '-inform', 'DER', '-in', 'sw-description.cms', '-inkey', device.key], { cwd: dir });
+  assert.equal(back, plain.toString());
+  await writeFile(join(dir, 'sw-description'), await readFile(join(dir, 'sw-description.cms')));
+  const swu = packSwu(dir, ['sw-description', 'sw-description.sig', 'a.enc']);
+  const r = await inspect(swu, ['--ca', signer.cert, '--decrypt-key', device.key]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.doc.descriptionEncrypted, true);
+  assert.equal(r.doc.verified, true);
+  assert.deepEqual([r.doc.payloads[0].size, r.doc.payloads[0].sha256], [original.length, sha256(original)]);
+  const noKey = await inspect(swu, ['--ca', signer.cert]);
+  assert.equal(noKey.code, 2);
+  assert.match(noKey.stderr, /CMS EnvelopedData .*pass --decrypt-key PEM/);
 });

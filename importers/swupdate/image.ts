@@ -4,9 +4,11 @@
  * and, for the selected entries, the decrypted and decompressed size and sha256.
  */
 import { createDecipheriv } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { readCpioMembers, byteSum, cpioChecksumError, type CpioFormat, type CpioMember } from '../../src/archive/cpio.ts';
 import { OID, parseContentInfo } from '../../src/crypto/cms.ts';
-import { EnvironmentError, InvalidInputError, UsageError } from '../../src/errors.ts';
+import { decryptEnvelopedData } from '../../src/crypto/enveloped.ts';
+import { EnvironmentError, InvalidInputError, UsageError, fromSystemError } from '../../src/errors.ts';
 import { BufferSource, type RandomAccessSource } from '../../src/fs/source.ts';
 import type { Payload, TrustOptions } from '../types.ts';
 import { loadAesKeyFile, type AesKey } from './aes.ts';
@@ -50,16 +52,28 @@ async function readSmallMember(src: RandomAccessSource, m: CpioMember, limit: nu
   return data;
 }
 
-/** Decrypted sw-description text: plain, or AES-CBC with the key file (CONFIG_ENCRYPTED_SW_DESCRIPTION). */
-function descriptionText(raw: Buffer, aes: AesKey | undefined, file: string): { text: string; plain: Buffer; encrypted: boolean } {
+/**
+ * sw-description as text: plain; AES-CBC with the key file (CONFIG_ENCRYPTED_SW_DESCRIPTION); or CMS
+ * EnvelopedData for a device key (CONFIG_ASYM_ENCRYPTED_SW_DESCRIPTION, swupdate 2025.12), whose artifacts
+ * then carry their own aes-key.
+ */
+async function descriptionText(raw: Buffer, aes: AesKey | undefined, trust: TrustOptions, file: string): Promise<{ text: string; plain: Buffer; encrypted: boolean }> {
   const plain = decodeUtf8(raw);
   if (plain !== undefined) return { text: plain, plain: raw, encrypted: false };
-  try {
-    if (raw[0] === 0x30 && parseContentInfo(raw).contentType === OID.envelopedData) {
-      throw new InvalidInputError('description-encrypted', 'sw-description is CMS EnvelopedData (asymmetric encryption, swupdate 2025.12); pvmigrate does not decrypt it', { file });
+  if (isEnvelopedData(raw)) {
+    if (!trust.decryptKey) {
+      throw new EnvironmentError('decrypt-key-missing', 'sw-description is CMS EnvelopedData (asymmetric encryption): pass --decrypt-key PEM, the device private key swupdate gets with -K', { file });
     }
-  } catch (err) {
-    if (err instanceof InvalidInputError && err.code === 'description-encrypted') throw err;
+    let pem: string;
+    try {
+      pem = await readFile(trust.decryptKey, 'utf8');
+    } catch (err) {
+      throw fromSystemError(err, trust.decryptKey);
+    }
+    const { content } = decryptEnvelopedData({ cms: raw, privateKeyPem: pem, file, keyFile: trust.decryptKey });
+    const text = decodeUtf8(content);
+    if (text === undefined) throw new InvalidInputError('description-decrypt', 'sw-description decrypts to binary data, not a description', { file });
+    return { text, plain: content, encrypted: true };
   }
   if (!aes) throw new EnvironmentError('aes-key-missing', 'sw-description is binary, so it is encrypted: pass --aes-key FILE (swupdate key file "<key hex> <iv hex>")', { file });
   let out: Buffer;
@@ -72,6 +86,14 @@ function descriptionText(raw: Buffer, aes: AesKey | undefined, file: string): { 
   const text = decodeUtf8(out);
   if (text === undefined) throw new InvalidInputError('description-decrypt', 'sw-description decrypts to binary data: wrong --aes-key', { file });
   return { text, plain: out, encrypted: true };
+}
+
+function isEnvelopedData(raw: Buffer): boolean {
+  try {
+    return raw[0] === 0x30 && parseContentInfo(raw).contentType === OID.envelopedData;
+  } catch {
+    return false;
+  }
 }
 
 function decodeUtf8(b: Buffer): string | undefined {
@@ -150,7 +172,7 @@ export async function readSwu(src: RandomAccessSource, trust: TrustOptions): Pro
     next = await members.next();
   }
   const aes = trust.aesKey ? await loadAesKeyFile(trust.aesKey) : undefined;
-  const { text, plain, encrypted } = descriptionText(descRaw, aes, file);
+  const { text, plain, encrypted } = await descriptionText(descRaw, aes, trust, file);
   // The signature covers the plaintext (swupdate verifies after decrypting).
   const signature = sig ? await verifySignature(sig, plain, trust, file) : null;
   const warnings: string[] = [];

@@ -42,10 +42,7 @@ export const needsDecoding = (e: Entry): boolean => e.compressed !== false || e.
 /** The decrypt and decompress stages for an entry (empty when stored as is). */
 export function decodeStages(e: Entry, aes: AesKey | undefined, file: string): Transform[] {
   const stages: Transform[] = [];
-  if (e.encrypted !== false) {
-    if (!aes) throw new InvalidInputError('aes-key-missing', `${e.filename} is encrypted: pass --aes-key FILE`, { file });
-    stages.push(aesDecipher(e.encrypted, aes, e, file));
-  }
+  if (e.encrypted !== false) stages.push(aesDecipher(e.encrypted, aes, e, file));
   if (e.compressed === 'zlib') stages.push(createUnzip()); // swupdate inflates with gzip or zlib headers
   else if (e.compressed === 'zstd' || e.compressed === 'xz') stages.push(decompressStream(e.compressed));
   else if (e.compressed === 'lz4') stages.push(lz4FrameDecoder());
