@@ -151,6 +151,19 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
     assert.deepEqual(sh('tar', ['tzf', tgz]).trim().split('\n').sort(), ['json', ...readdirSync(join(out, '.pvr/objects')).map((o) => `objects/${o}`)].sort());
   });
 
+  it('a rootfs tarball (GNU tar, gzip) of the same tree gives the same app layer, modules and firmware as the ext4 artifact', async () => {
+    const tgz = join(dir, 'rootfs.tgz');
+    sh('tar', ['--sort=name', '--xattrs', '--xattrs-include=*', '-C', join(dir, '1.0/rootfs'), '-czf', tgz, '.']);
+    const fromTar = join(dir, 'from-tar');
+    const fromMender = join(dir, 'from-mender');
+    assert.equal((await runCli(['convert', tgz, '-o', fromTar])).code, 0);
+    assert.equal((await runCli(['convert', rel('1.0', 'release.mender'), '-o', fromMender])).code, 0);
+    const a = state(fromTar);
+    const b = state(fromMender);
+    for (const key of ['sensor/root.ovl.squashfs', 'bsp/modules.squashfs', 'bsp/firmware.squashfs', 'bsp/kernel.img', 'sensor/lxc.container.conf']) assert.equal(a[key], b[key], key);
+    assert.equal((a['pvmigrate/build.json'] as { format: string }).format, 'tar');
+  });
+
   it('converting the same release twice gives byte-identical state and objects', async () => {
     const a = join(dir, 'twice-a');
     const b = join(dir, 'twice-b');

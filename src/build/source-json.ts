@@ -8,7 +8,7 @@ import type { JsonObject } from '../revision/canonical-json.ts';
 export const SOURCE_KEY = 'pvmigrate/build.json';
 export const SOURCE_SPEC = 'pvmigrate-source@1';
 
-export type SourceFormat = 'mender' | 'rauc' | 'swupdate' | 'ext4' | 'squashfs' | 'disk' | 'docker' | 'oci';
+export type SourceFormat = 'mender' | 'rauc' | 'swupdate' | 'ext4' | 'squashfs' | 'disk' | 'tar' | 'docker' | 'oci';
 
 export interface SourceInfo {
   format: SourceFormat;

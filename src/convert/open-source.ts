@@ -137,7 +137,7 @@ async function payloadTree(p: Payload, scratch: string, file: string): Promise<{
 
 /**
  * Open a conversion input by content: a .mender/.raucb/.swu artifact (verified with the trust flags), a raw
- * ext4/squashfs image or a partitioned disk image. `scratch` holds decoded copies of payloads the importer
+ * ext4/squashfs image, a partitioned disk image, a docker save / OCI image archive or a root filesystem tarball. `scratch` holds decoded copies of payloads the importer
  * cannot walk in place; the caller removes it.
  */
 export async function openSource(file: string, trust: TrustOptions, scratch: string, displayName = basename(file)): Promise<OpenedSource> {
@@ -216,10 +216,15 @@ export async function openSource(file: string, trust: TrustOptions, scratch: str
           close: closeAll,
         };
       }
+      // Not an image archive: a root filesystem tarball (plain or gzip/xz/zstd).
+      const cands = await candidatesOf(src, file);
+      for (const c of cands) closers.push(() => c.index.tree.close());
+      const { rootfs } = pick(cands, file);
+      return { info: { format: 'tar', file: displayName, sha256, size, compatible: [] }, rootfs, hasRootfs: true, images: new Map(), extras: [], warnings: [], close: closeAll };
     }
     throw new InvalidInputError(
       'unknown-format',
-      'not a Mender artifact, RAUC bundle, SWUpdate image, ext4/squashfs image, partitioned disk, docker save or OCI image archive (checked by content)',
+      'not a Mender artifact, RAUC bundle, SWUpdate image, ext4/squashfs image, partitioned disk, rootfs tarball, docker save or OCI image archive (checked by content)',
       { file },
     );
   } catch (err) {

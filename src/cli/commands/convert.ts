@@ -7,7 +7,8 @@ export const summary = 'convert an artifact or image into a split pvr revision (
 export const usage =
   `pvmigrate convert <input> -o <repo> [--plan FILE] [--write-plan FILE] [--initrd FILE] [--export FILE.tgz] ` +
   `[--sign-key pem [--x5c pem]] ${trustFlagsUsage} [--json]\n\n` +
-  'input (by content): .mender, .raucb, .swu, ext4 or squashfs image, partitioned disk image, or a .zip holding one of these.\n' +
+  'input (by content): .mender, .raucb, .swu, ext4 or squashfs image, partitioned disk image, rootfs tarball, docker save or\n' +
+  'OCI image archive, or a .zip holding one of these (plus any docker/OCI archives, which become containers).\n' +
   '--write-plan FILE writes the detected plan and stops; --plan FILE converts with an edited plan.\n' +
   'Review items (scripts, bootenv, raw writes, packages) and the plan used are written beside the repo, in <repo>.pvmigrate/.';
 
