@@ -36,7 +36,7 @@ export async function bench(): Promise<void> {
     const tree = join(dir, 'tree');
     const bytes = await buildTree(tree);
     const img = join(dir, 'root.ext4');
-    const mk = spawnSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, img, '320M']);
+    const mk = spawnSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', tree, img, '320M']);
     if (mk.status !== 0) throw new Error(`mke2fs failed: ${mk.stderr}`);
     await rm(tree, { recursive: true });
     console.log(`tree: ${(bytes / 2 ** 20).toFixed(0)} MiB in ${8 + 300 + 3000} files, ext4 image ${img}`);

@@ -136,9 +136,11 @@ async function truthOf(img: string, dir: string): Promise<Listed[]> {
 }
 
 for (const [name, args] of [
-  ['ext4 (extents, metadata_csum)', ['-t', 'ext4']],
+  ['ext4 4 KiB blocks (extents, metadata_csum)', ['-t', 'ext4', '-b', '4096']],
+  ['ext4 1 KiB blocks', ['-t', 'ext4', '-b', '1024']],
   ['ext2 (block maps)', ['-t', 'ext2']],
   ['ext4 inline_data', ['-t', 'ext4', '-O', 'inline_data']],
+  ['ext4 bigalloc (16 KiB clusters)', ['-t', 'ext4', '-O', 'bigalloc', '-C', '16384']],
 ] as const) {
   test(`${name}: ls --json equals debugfs, field for field`, { skip }, async (t) => {
     const dir = await tempDir(t);

@@ -210,14 +210,14 @@ interface Variant {
 }
 
 const VARIANTS: Variant[] = [
-  { name: 'ext4 defaults (64bit, metadata_csum, flex_bg, huge_file, extents)', args: ['-t', 'ext4'], tree: 'many+5g', extents: true },
+  { name: 'ext4 4 KiB blocks (64bit, metadata_csum, flex_bg, huge_file, extents)', args: ['-t', 'ext4', '-b', '4096'], tree: 'many+5g', extents: true },
   { name: 'ext2 with 1 KiB blocks (double and triple indirect)', args: ['-t', 'ext2', '-b', '1024'], tree: 'many+100m', extents: false },
-  { name: 'ext3 (journal, indirect blocks)', args: ['-t', 'ext3'], tree: 'small', extents: false },
+  { name: 'ext3 4 KiB blocks (journal, indirect blocks)', args: ['-t', 'ext3', '-b', '4096'], tree: 'small', extents: false },
   { name: 'ext4 inline_data', args: ['-t', 'ext4', '-O', 'inline_data'], tree: 'small', extents: false },
   { name: 'ext4 without extents (block maps)', args: ['-t', 'ext4', '-O', '^extent,^64bit'], tree: 'small', extents: false },
   { name: 'ext4 1 KiB blocks (extent tree depth 2)', args: ['-t', 'ext4', '-b', '1024'], tree: 'small', extents: true },
   { name: 'ext4 128-byte inodes (xattrs in blocks only)', args: ['-t', 'ext4', '-I', '128'], tree: 'small', extents: true },
-  { name: 'ext4 ea_inode (xattr value in its own inode)', args: ['-t', 'ext4', '-O', 'ea_inode'], tree: 'small', extents: true, eaInode: true },
+  { name: 'ext4 ea_inode (xattr value in its own inode)', args: ['-t', 'ext4', '-b', '4096', '-O', 'ea_inode'], tree: 'small', extents: true, eaInode: true },
   { name: 'ext4 meta_bg', args: ['-t', 'ext4', '-O', 'meta_bg,^resize_inode'], tree: 'small', extents: true },
 ];
 

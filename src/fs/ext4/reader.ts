@@ -17,7 +17,6 @@ const MAX_SYMLINK_BYTES = 65536;
 const MAX_XATTR_VALUE = 65536;
 const ROOT_INO = 2;
 const INLINE_DATA_XATTR = 'system.data';
-const RO_COMPAT_BIGALLOC = 0x200;
 
 /**
  * Open an ext2, ext3 or ext4 image as a FileTree. Pure TypeScript, read-only, no mount.
@@ -42,7 +41,7 @@ class Ext4Tree implements FileTree {
   ) {
     this.meta = new CachedReader(src);
     this.mapper = new BlockMapper(sb, this.meta, src.name);
-    this.eaSectors = (sb.featureRoCompat & RO_COMPAT_BIGALLOC ? sb.blockSize << 4 : sb.blockSize) / 512;
+    this.eaSectors = sb.clusterSize / 512;
   }
 
   private corrupt(what: string): InvalidInputError {

@@ -17,6 +17,7 @@ export const INCOMPAT_DIRDATA = 0x1000;
 export const INCOMPAT_INLINE_DATA = 0x8000;
 export const RO_COMPAT_SPARSE_SUPER = 0x1;
 export const RO_COMPAT_HUGE_FILE = 0x8;
+export const RO_COMPAT_BIGALLOC = 0x200;
 
 /**
  * Incompat features a read-only walker understands: filetype, recover (journal replay pending: we read the
@@ -27,6 +28,8 @@ const KNOWN_INCOMPAT = 0x2 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 
 
 export interface Superblock {
   blockSize: number;
+  /** Allocation unit: the block size, or s_log_cluster_size's cluster with bigalloc. */
+  clusterSize: number;
   blocksCount: number;
   inodesCount: number;
   firstDataBlock: number;
@@ -68,8 +71,12 @@ export async function readSuperblock(src: RandomAccessSource): Promise<Superbloc
   const revLevel = b.readUInt32LE(0x4c);
   const inodeSize = revLevel === 0 ? 128 : b.readUInt16LE(0x58);
   const descSize = is64 ? b.readUInt16LE(0xfe) : 32;
+  const bigalloc = (featureRoCompat & RO_COMPAT_BIGALLOC) !== 0;
+  const logCluster = b.readUInt32LE(0x1c);
+  if (bigalloc && (logCluster < logBlock || logCluster > 30)) throw corrupt(src, `cluster size 2^(10+${logCluster}) is out of range`);
   const sb: Superblock = {
     blockSize,
+    clusterSize: bigalloc ? 1024 * 2 ** logCluster : blockSize,
     blocksCount,
     inodesCount: b.readUInt32LE(0x00),
     firstDataBlock: b.readUInt32LE(0x14),
@@ -85,7 +92,8 @@ export async function readSuperblock(src: RandomAccessSource): Promise<Superbloc
     checksumSeed: checksumSeed(b),
   };
   if (sb.checksumSeed !== undefined && !superblockChecksumOk(b)) throw corrupt(src, 'the superblock fails its metadata_csum checksum');
-  if (sb.blocksPerGroup === 0 || sb.blocksPerGroup > blockSize * 8) throw corrupt(src, `blocks per group ${sb.blocksPerGroup} is out of range`);
+  // A group's bitmap is one block: blockSize × 8 clusters (blocks without bigalloc).
+  if (sb.blocksPerGroup === 0 || sb.blocksPerGroup > blockSize * 8 * (sb.clusterSize / blockSize)) throw corrupt(src, `blocks per group ${sb.blocksPerGroup} is out of range`);
   if (sb.inodesPerGroup === 0 || sb.inodesPerGroup > blockSize * 8) throw corrupt(src, `inodes per group ${sb.inodesPerGroup} is out of range`);
   if (inodeSize < 128 || inodeSize > blockSize || (inodeSize & (inodeSize - 1)) !== 0) throw corrupt(src, `inode size ${inodeSize} is invalid`);
   if (is64 && (descSize < 32 || descSize > 1024 || (descSize & (descSize - 1)) !== 0)) throw corrupt(src, `group descriptor size ${descSize} is invalid`);
@@ -120,16 +128,20 @@ function groupHasSuperblock(sb: Superblock, group: number): boolean {
 }
 
 /**
- * Byte offset of group `group`'s descriptor. Without meta_bg the descriptors follow the superblock's block;
+ * Byte offset of group `group`'s descriptor. Without meta_bg the descriptors follow the block holding the
+ * superblock (block 1 with 1 KiB blocks, else block 0; not s_first_data_block, which bigalloc sets to 0);
  * with meta_bg each meta group of (blockSize / descSize) groups keeps its descriptor block in its first group.
  */
 export function groupDescriptorOffset(sb: Superblock, group: number): number {
   const perBlock = sb.blockSize / sb.descSize;
   const metaGroup = Math.floor(group / perBlock);
+  const superblockBlock = Math.floor(SUPERBLOCK_OFFSET / sb.blockSize);
   if (!(sb.featureIncompat & INCOMPAT_META_BG) || metaGroup < sb.firstMetaBg) {
-    return (sb.firstDataBlock + 1) * sb.blockSize + group * sb.descSize;
+    return (superblockBlock + 1) * sb.blockSize + group * sb.descSize;
   }
   const first = metaGroup * perBlock;
-  const block = sb.firstDataBlock + first * sb.blocksPerGroup + (groupHasSuperblock(sb, first) ? 1 : 0);
+  let block = sb.firstDataBlock + first * sb.blocksPerGroup + (groupHasSuperblock(sb, first) ? 1 : 0);
+  // 1 KiB blocks with s_first_data_block 0 (bigalloc): group 0's superblock occupies block 1, not block 0.
+  if (first === 0 && sb.firstDataBlock === 0 && superblockBlock === 1) block++;
   return block * sb.blockSize + (group % perBlock) * sb.descSize;
 }
