@@ -6,7 +6,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/cli.ts';
 import { sh } from '../test/helpers/env.ts';
-import { buildRevision, ctrl, startRuntime, waitFor } from '../test/runtime-fixture.ts';
+import { buildRevision, crashCampaign, ctrl, startRuntime, waitFor } from '../test/runtime-fixture.ts';
 
 const idle = 'trap "exit 0" TERM\nwhile :; do sleep 0.1; done\n';
 const five = [
@@ -46,7 +46,63 @@ export async function bench(): Promise<void> {
           `all stopped in ${down.toFixed(2)} s; runtime peak RSS ${hwm.toFixed(0)} MiB; load average ${loadavg()[0].toFixed(1)}`,
       );
     }
+    await updates(dir, driver);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+  await campaign();
+}
+
+async function progressStatus(ctrlPath: string, rev: string): Promise<string> {
+  return (await ctrl(ctrlPath, 'GET', `/steps/${rev}/progress`)).json().status;
+}
+
+async function until(f: () => Promise<boolean>): Promise<void> {
+  while (!(await f())) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** Time to apply an in-place update (LOCAL_RUN → every goal reached, TESTING) and a reboot update (LOCAL_RUN → the try reaches its goals after the restart). */
+async function updates(dir: string, driver: string): Promise<void> {
+  const base = five.map((c) => ({ ...c, init: `echo v1\n${c.init}` }));
+  const inPlace = await buildRevision(join(dir, 'u1'), base.map((c) => (c.name === 'b5' ? { ...c, init: `echo v2\n${idle}` } : c)));
+  const reboot = await buildRevision(join(dir, 'u2'), base.map((c) => (c.name === 'b1' || c.name === 'b5' ? { ...c, init: `echo v3\n${idle}` } : c)));
+  const storage = join(dir, 'ustorage');
+  sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', join(dir, 'repo'), '--storage', storage]);
+  const ctrlPath = join(dir, 'u-ctrl');
+  const opts = ['--commit-delay', '0.1'];
+  let rt = startRuntime(storage, ctrlPath, driver, opts);
+  await waitFor(ctrlPath, (cs) => cs.length === 5 && cs.every((c) => c.status === 'STARTED'), 'up');
+  const pvc = (...a: string[]) => sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'pvcontrol', '--socket', ctrlPath, ...a]);
+  pvc('steps', 'install', inPlace, 'locals/u1');
+  let t0 = process.hrtime.bigint();
+  await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/u1' });
+  await until(async () => ['TESTING', 'UPDATED'].includes(await progressStatus(ctrlPath, 'locals/u1')));
+  const applied = Number(process.hrtime.bigint() - t0) / 1e9;
+  const hwm = Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${rt.child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  await until(async () => (await progressStatus(ctrlPath, 'locals/u1')) === 'UPDATED');
+  pvc('steps', 'install', reboot, 'locals/u2');
+  t0 = process.hrtime.bigint();
+  await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/u2' });
+  await rt.exit;
+  rt = startRuntime(storage, ctrlPath, driver, opts);
+  await until(async () => ['TESTING', 'DONE'].includes(await progressStatus(ctrlPath, 'locals/u2').catch(() => '')));
+  const rebooted = Number(process.hrtime.bigint() - t0) / 1e9;
+  await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
+  await rt.exit;
+  console.log(`runtime (${driver} driver): in-place update applied in ${applied.toFixed(2)} s (target ≤ 2 s); reboot update incl. runtime restart ${rebooted.toFixed(2)} s; runtime peak RSS ${hwm.toFixed(0)} MiB`);
+}
+
+/** Every durable step of both update kinds, killed and recovered (process driver). */
+async function campaign(): Promise<void> {
+  for (const kind of ['in-place', 'reboot'] as const) {
+    const dir = await mkdtemp(join(tmpdir(), `pvmigrate-bench-crash-${kind}-`));
+    try {
+      const t0 = Date.now();
+      const r = await crashCampaign(dir, kind);
+      console.log(`power-cut campaign (${kind} update): ${r.points.length} injection points, ${r.failures.length} failures, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      for (const f of r.failures) console.log(`  FAILED ${f}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 }

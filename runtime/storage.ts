@@ -78,6 +78,11 @@ export class Storage {
   readonly root: string;
   /** objects/<sha>: the revision core's store (hashed puts, no-clobber publish keeps trail links valid). */
   readonly objects: ObjectStore;
+  /**
+   * Called after every durable write with what was written (fault injection for the power-loss tests:
+   * `pvmigrate run` kills itself after the N-th step when PV_CRASH_AFTER=N).
+   */
+  onDurable: ((what: string) => void) | undefined;
   constructor(root: string) {
     this.root = root;
     this.objects = new ObjectStore(join(root, 'objects'));
@@ -128,6 +133,7 @@ export class Storage {
   async writeBootEnv(env: BootEnv): Promise<void> {
     await mkdir(dirname(this.bootEnvPath), { recursive: true });
     await writeFileAtomically(this.bootEnvPath, encodeBootEnv(env));
+    this.onDurable?.(`boot env ${JSON.stringify(env)}`);
   }
 
   async readStateText(rev: string): Promise<string> {
@@ -145,6 +151,7 @@ export class Storage {
     await mkdir(dir, { recursive: true });
     await writeFileAtomically(join(dir, 'config'), JSON.stringify({ ObjectsDir: this.objectsDir }) + '\n');
     await writeFileAtomically(this.statePath(rev), stateText);
+    this.onDurable?.(`state ${rev}`);
   }
 
   /**
@@ -165,12 +172,14 @@ export class Storage {
         if (a && a.ino === b.ino && a.dev === b.dev) continue;
         if (a) await unlink(target);
         await link(obj, target);
+        this.onDurable?.(`link ${rev}/${key}`);
         relinked.push(key);
       } else {
         const text = canonicalize(value);
         const cur = await readFile(target, 'utf8').catch(() => undefined);
         if (cur === text) continue;
         await writeFileAtomically(target, text);
+        this.onDurable?.(`json ${rev}/${key}`);
         relinked.push(key);
       }
     }
@@ -193,6 +202,7 @@ export class Storage {
   async writeProgress(rev: string, progress: Progress): Promise<void> {
     await mkdir(dirname(this.progressPath(rev)), { recursive: true });
     await writeFileAtomically(this.progressPath(rev), JSON.stringify(progress));
+    this.onDurable?.(`progress ${rev} ${progress.status}`);
   }
 
   async isDone(rev: string): Promise<boolean> {
@@ -205,6 +215,7 @@ export class Storage {
   async markDone(rev: string): Promise<void> {
     await mkdir(dirname(this.donePath(rev)), { recursive: true });
     await writeFileAtomically(this.donePath(rev), '');
+    this.onDurable?.(`done ${rev}`);
   }
 
   /** Every revision with a state: "0", "1", …, "locals/<name>". */

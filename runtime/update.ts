@@ -93,6 +93,7 @@ export class Updater {
   async putObject(sha: string, data: Readable): Promise<Answer> {
     try {
       await this.h.storage.objects.putExpected(sha, data);
+      this.h.storage.onDurable?.(`object ${sha}`);
     } catch (err) {
       if (err instanceof InvalidInputError) return { status: 422, error: `Object has bad checksum: ${err.message}` };
       throw err;

@@ -4,10 +4,13 @@
  * socket), packed with the real mksquashfs, committed into a pvr repo by the revision core.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
+import { parseJson } from '../src/revision/canonical-json.ts';
 import { initRepo } from '../src/revision/pvr-repo.ts';
+import { objectRefs, type State } from '../src/revision/state.ts';
+import { Storage } from '../runtime/storage.ts';
 import { repoRoot } from './helpers/cli.ts';
 import { sh } from './helpers/env.ts';
 
@@ -124,9 +127,10 @@ export interface Booted {
   stderr: () => string;
 }
 
-export function startRuntime(storage: string, ctrlPath: string, driver: string, extra: string[] = []): Booted {
+export function startRuntime(storage: string, ctrlPath: string, driver: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Booted {
   const child = spawn(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'run', '--storage', storage, '--ctrl', ctrlPath, '--driver', driver, '--secureboot', 'disabled', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
@@ -152,3 +156,144 @@ export async function waitFor(ctrlPath: string, done: (cs: any[]) => boolean, wh
   throw new Error(`timed out waiting for ${what}; last /containers: ${String(last)}`);
 }
 
+
+// ------------------------------------------------------------------------------------------ power cuts
+
+const loopInit = 'trap "exit 0" TERM\nwhile :; do sleep 0.1; done\n';
+const sysC = (tag: string): ContainerDef => ({ name: 'sys', group: 'root', init: `echo sys-${tag}\n` + loopInit });
+const appC = (tag: string): ContainerDef => ({ name: 'app', group: 'app', init: `echo app-${tag}\n` + loopInit });
+
+export interface CrashPoint {
+  /** 1: the runtime taking the update; 2: the runtime booting the try (reboot updates). */
+  phase: 1 | 2;
+  step: number;
+  what: string;
+}
+
+export interface CampaignResult {
+  points: CrashPoint[];
+  failures: string[];
+}
+
+async function runUntilExit(storage: string, ctrlPath: string, crashAfter: number | undefined, action?: () => Promise<void>): Promise<{ code: number; stderr: string }> {
+  const rt = startRuntime(storage, ctrlPath, 'process', ['--commit-delay', '0.2', '--goals-timeout', '5'], crashAfter === undefined ? {} : { PV_CRASH_AFTER: String(crashAfter) });
+  try {
+    const up = waitFor(ctrlPath, (cs) => cs.length > 0 && cs.every((c) => c.status === 'STARTED'), 'up', 20000);
+    up.catch(() => undefined); // the runtime may end (crash, reboot) before it is ever up
+    const ended = rt.exit.then((code) => ({ code }));
+    const first = await Promise.race([up.then(() => 'up' as const), ended]);
+    if (first !== 'up') return { code: first.code, stderr: rt.stderr() };
+    if (action) await action().catch(() => undefined);
+    return { code: await rt.exit, stderr: rt.stderr() };
+  } finally {
+    rt.child.kill('SIGKILL');
+  }
+}
+
+const stepsOf = (stderr: string): string[] => [...stderr.matchAll(/durable step \d+: (.*)/g)].map((m) => m[1]);
+
+/** Leftovers of writes cut mid-way: temp files the runtime must never use. */
+function tornWrites(storage: string): void {
+  writeFileSync(join(storage, 'boot', '.uboot.txt.99999.torn.tmp'), 'pv_rev=lo');
+  mkdirSync(join(storage, 'objects'), { recursive: true });
+  writeFileSync(join(storage, 'objects', '.incoming-99999-torn'), Buffer.alloc(1000, 7));
+  writeFileSync(join(storage, 'trails', '0', '.pv', '.progress.99999.torn.tmp'), '{"status":"DO');
+}
+
+/**
+ * Kill the runtime with SIGKILL right after durable step k of an update (every k, or those `pick` selects),
+ * leave torn temp files, boot again until stable, and check: a complete revision runs (the last DONE, or
+ * the update when the kill came after its commit), its objects hash right, and a later update succeeds.
+ */
+export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', pick: (p: CrashPoint) => boolean = () => true): Promise<CampaignResult> {
+  const r0 = await buildRevision(join(dir, 'r0'), [sysC('v1'), appC('v1')]);
+  const r1 = await buildRevision(join(dir, 'r1'), kind === 'reboot' ? [sysC('v2'), appC('v1')] : [sysC('v1'), appC('v2')]);
+  const later = { v1: await buildRevision(join(dir, 'l1'), [sysC('v1'), appC('v9')]), v2: await buildRevision(join(dir, 'l2'), [sysC('v2'), appC('v9')]) };
+  const base = join(dir, 'base');
+  sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', r0, '--storage', base]);
+  const ctrlPath = join(dir, 'pv-ctrl');
+  const pvcontrol = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'pvcontrol', '--socket', ctrlPath, ...args], { encoding: 'utf8' });
+  const takeUpdate = async () => {
+    pvcontrol('steps', 'install', r1, 'locals/r1');
+    await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/r1' });
+    // In-place updates end in the same process: wait for the final status, then power off.
+    for (let i = 0; i < 200; i++) {
+      const p = (await ctrl(ctrlPath, 'GET', '/steps/locals/r1/progress')).json();
+      if (['UPDATED', 'DONE', 'ERROR', 'WONTGO'].includes(p.status)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
+  };
+  const settle = async () => {
+    for (let i = 0; i < 200; i++) {
+      const p = (await ctrl(ctrlPath, 'GET', '/steps/locals/r1/progress').catch(() => undefined))?.json?.();
+      if (!p || ['UPDATED', 'DONE', 'ERROR', 'WONTGO', 'NEW'].includes(p.status)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
+  };
+  const fresh = (name: string) => {
+    const s = join(dir, name);
+    sh('rm', ['-rf', s]);
+    sh('cp', ['-a', base, s]);
+    return s;
+  };
+
+  // Trace run: the durable steps of each phase, without crashing.
+  const trace = fresh('trace');
+  const p1 = await runUntilExit(trace, ctrlPath, 1e9, takeUpdate);
+  const points: CrashPoint[] = stepsOf(p1.stderr).map((what, i) => ({ phase: 1, step: i + 1, what }));
+  if (kind === 'reboot') {
+    const p2 = await runUntilExit(trace, ctrlPath, 1e9, settle);
+    points.push(...stepsOf(p2.stderr).map((what, i) => ({ phase: 2 as const, step: i + 1, what })));
+  }
+  const chosen = points.filter(pick);
+  const failures: string[] = [];
+  for (const pt of chosen) {
+    const label = `${kind} phase ${pt.phase} step ${pt.step} (${pt.what})`;
+    try {
+      const s = fresh('run');
+      if (pt.phase === 2) await runUntilExit(s, ctrlPath, undefined, takeUpdate);
+      const cut = await runUntilExit(s, ctrlPath, pt.step, pt.phase === 1 ? takeUpdate : settle);
+      if (!cut.stderr.includes(`PV_CRASH_AFTER=${pt.step}: killed`)) throw new Error(`no kill happened: ${cut.stderr.slice(-300)}`);
+      tornWrites(s);
+      // Boot until stable: a rollback or a try may need more than one boot.
+      let running: string | undefined;
+      for (let boot = 0; boot < 4 && !running; boot++) {
+        const r = await runUntilExit(s, ctrlPath, undefined, async () => {
+          await settle().catch(() => undefined);
+        });
+        if (r.code === 0) running = (await new Storage(s).readBootEnv()).pv_rev;
+      }
+      if (!running) throw new Error('never booted to a stable revision');
+      const st = new Storage(s);
+      const env = await st.readBootEnv();
+      if (env.pv_try) throw new Error(`pv_try still set after settling: ${JSON.stringify(env)}`);
+      if (running !== '0' && running !== 'locals/r1') throw new Error(`booted ${running}`);
+      const state = parseJson(readFileSync(st.statePath(running))) as State;
+      for (const sha of objectRefs(state).keys()) {
+        const v = await st.objects.verify(sha);
+        if (v.status !== 'ok') throw new Error(`object ${sha} of ${running}: ${v.status}`);
+      }
+      if (running === 'locals/r1' && !existsSync(st.donePath('locals/r1'))) throw new Error('committed without .pv/done');
+      // A later in-place update on top of whatever runs must still succeed.
+      const sysV2 = kind === 'reboot' && running === 'locals/r1';
+      const fin = await runUntilExit(s, ctrlPath, undefined, async () => {
+        pvcontrol('steps', 'install', sysV2 ? later.v2 : later.v1, 'locals/later');
+        await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/later' });
+        for (let i = 0; i < 200; i++) {
+          const p = (await ctrl(ctrlPath, 'GET', '/steps/locals/later/progress')).json();
+          if (p.status === 'UPDATED') break;
+          if (['ERROR', 'WONTGO'].includes(p.status)) throw new Error(`later update ${p.status}: ${p['status-msg']}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
+      });
+      const lp = await st.readProgress('locals/later');
+      if (fin.code !== 0 || lp?.status !== 'UPDATED') throw new Error(`later update ended ${lp?.status ?? 'nowhere'} (exit ${fin.code})`);
+    } catch (err) {
+      failures.push(`${label}: ${(err as Error).message}`);
+    }
+  }
+  return { points: chosen, failures };
+}

@@ -8,7 +8,7 @@
  * space, hostname and filesystem; lxc.mount.entry lines are not applied; PV_CTRL and PV_ROOT tell the
  * container where its control socket and root are.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { chmod, cp, link, mkdir, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -46,6 +46,7 @@ async function unpackTree(tree: FileTree, dir: string): Promise<void> {
 
 export class ProcessDriver implements Driver {
   readonly name = 'process' as const;
+  private readonly setpriv = spawnSync('sh', ['-c', 'command -v setpriv']).status === 0;
   constructor(private readonly storage: Storage) {}
 
   /** The unpacked tree of one squashfs object, shared by every container and revision that uses it. */
@@ -102,7 +103,9 @@ export class ProcessDriver implements Driver {
     // No chroot: absolute paths of the command line that exist in the container root are taken from it.
     for (let i = 0; i < cmd.length; i++) if (cmd[i].startsWith('/') && existsSync(join(root, cmd[i]))) cmd[i] = join(root, cmd[i]);
     const binDirs = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => join(root, d));
-    const child = spawn(cmd[0], cmd.slice(1), {
+    // util-linux setpriv, when present, ties the init to the runtime's life (a crashed runtime leaves no container behind).
+    const argv = this.setpriv ? ['setpriv', '--pdeathsig', 'SIGKILL', '--', ...cmd] : cmd;
+    const child = spawn(argv[0], argv.slice(1), {
       cwd: join(root, ctx.lxc.initCwd ?? '/'),
       detached: true, // own process group: stop() reaches grandchildren too
       stdio: ['ignore', ctx.consoleFd, ctx.consoleFd],

@@ -6,7 +6,8 @@ export const summary = 'boot the storage\'s revision and run its containers in t
 export const usage =
   'pvmigrate run --storage DIR [--driver namespace|process] [--ctrl PATH] [--secureboot disabled|audit|lenient|strict] [--pubkey PEM] [--truststore CERTS] [--quickboot]\n' +
   '    [--commit-delay S] [--goals-timeout S] [--verbose] [--json]\n' +
-  '  exit 0 after a signal or poweroff, 3 when the device asked for a reboot, 1 when the revision is refused';
+  '  exit 0 after a signal or poweroff, 3 when the device asked for a reboot, 1 when the revision is refused\n' +
+  '  PV_CRASH_AFTER=N (fault injection) kills the runtime right after its N-th durable write';
 
 const MODES = ['disabled', 'audit', 'lenient', 'strict'] as const;
 
@@ -55,6 +56,17 @@ export async function run(argv: string[]): Promise<number> {
     goalsTimeoutS: seconds('goals-timeout', values['goals-timeout'], process.env.PV_UPDATER_GOALS_TIMEOUT),
   });
   guardProcess(rt.log, (sig) => rt.stop(sig));
+  const crashAfter = Number(process.env.PV_CRASH_AFTER ?? 0);
+  if (crashAfter > 0) {
+    // Fault injection for the power-loss tests: die like a power cut right after the N-th durable write.
+    let steps = 0;
+    rt.storage.onDurable = (what) => {
+      process.stderr.write(`pvmigrate run: durable step ${++steps}: ${what}\n`);
+      if (steps !== crashAfter) return;
+      process.stderr.write(`pvmigrate run: PV_CRASH_AFTER=${crashAfter}: killed after durable step ${steps} (${what})\n`);
+      process.kill(process.pid, 'SIGKILL');
+    };
+  }
   if (isInit()) mountSystem(rt.log);
   try {
     await rt.boot();
