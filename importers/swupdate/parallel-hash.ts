@@ -29,21 +29,25 @@ export class WorkerSha256 implements Sha256 {
   private readonly worker = new Worker(WORKER, { eval: true });
   private inflight = 0;
   private waiting: (() => void) | undefined;
-  private result: ((hex: string) => void) | undefined;
+  private result: { resolve(hex: string): void; reject(e: Error): void } | undefined;
   private failed: Error | undefined;
 
   constructor() {
     this.worker.on('message', (m: { done?: number; digest?: string }) => {
-      if (m.digest !== undefined) this.result?.(m.digest);
+      if (m.digest !== undefined) this.result?.resolve(m.digest);
       else {
         this.inflight -= m.done!;
         if (this.inflight <= MAX_INFLIGHT) this.release();
       }
     });
-    this.worker.on('error', (e) => {
-      this.failed = e;
+    // A worker that dies must fail the hash, never leave a caller waiting.
+    const fail = (e: Error) => {
+      this.failed ??= e;
       this.release();
-    });
+      this.result?.reject(this.failed);
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`sha256 worker exited (code ${code}) before the digest`)));
   }
 
   private release(): void {
@@ -58,12 +62,13 @@ export class WorkerSha256 implements Sha256 {
     this.inflight += copy.byteLength;
     this.worker.postMessage(copy, [copy.buffer]);
     if (this.inflight > MAX_INFLIGHT) await new Promise<void>((r) => (this.waiting = r));
+    if (this.failed) throw this.failed;
   }
 
   async digest(): Promise<string> {
     if (this.failed) throw this.failed;
-    const hex = await new Promise<string>((resolve) => {
-      this.result = resolve;
+    const hex = await new Promise<string>((resolve, reject) => {
+      this.result = { resolve, reject };
       this.worker.postMessage(null);
     });
     await this.worker.terminate();
