@@ -199,6 +199,7 @@ test('usage and environment errors exit 2', async (t) => {
     ['sign', dir, '--key', join(dir, 'k.pem'), '--raw', 'x'],
     ['sign', dir, '--key', join(dir, 'k.pem'), '--raw', 'x', '--include', '**'],
     ['sign', dir, '--key', join(dir, 'k.pem'), '--part', '../x'],
+    ['validate', dir, '--oem-name', 'acme'],
     ['diff', dir],
     ['validate', dir, '--bogus'],
   ];

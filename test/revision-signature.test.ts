@@ -227,3 +227,31 @@ test('sign with an x5c chain: verifies against the CA truststore; a leaf that do
   const bare = signState(state, { name: 'bsp', key: createPrivateKey(readFileSync(join(dir, 'leaf.key'))), match: partMatch('bsp') }).state;
   assert.match(verifyStateSignatures(stored(canonicalize(bare)), 'lenient', { truststore: ca }).errors[0]!.message, /no x5c certificate chain/);
 });
+
+test('OEM truststore: an OEM-named leaf may sign config, not the BSP or the OEM files (PV _set_path_trust_crts)', async (t) => {
+  const dir = await tempDir(t);
+  const o = (args: string[]): string => sh('openssl', args, { cwd: dir });
+  const ca = (name: string): void =>
+    void o(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-subj', `/CN=${name}`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE']);
+  const leaf = (cn: string, issuer: string): void => {
+    o(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${cn}.key`, '-out', `${cn}.csr`, '-subj', `/CN=${cn}`]);
+    o(['x509', '-req', '-in', `${cn}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-out', `${cn}.pem`, '-days', '30']);
+  };
+  ca('vendor-ca');
+  ca('oem-ca');
+  leaf('acme', 'oem-ca');
+  leaf('intruder', 'oem-ca');
+  const certs = (f: string): ReturnType<typeof parseCertificates> => parseCertificates(readFileSync(join(dir, f), 'utf8'));
+  const trust = { truststore: certs('vendor-ca.pem'), oem: { name: 'acme', truststore: certs('oem-ca.pem') } };
+  const state = parseJson('{"#spec":"pantavisor-service-system@1","_config/app/etc/x":"' + 'd'.repeat(64) + '","bsp/run.json":{"fit":"f"},"bsp/f":"' + 'e'.repeat(64) + '","acme/policy.config":"' + 'f'.repeat(64) + '"}') as State;
+  const sign = (cn: string, include: string[]): StoredState =>
+    stored(canonicalize(signState(state, { name: 'oem', key: createPrivateKey(readFileSync(join(dir, `${cn}.key`))), x5c: certs(`${cn}.pem`), match: { include, exclude: [] } }).state));
+  const cfg = verifyStateSignatures(sign('acme', ['_config/**']), 'lenient', trust);
+  assert.equal(cfg.ok, true, JSON.stringify(cfg.errors));
+  assert.equal(cfg.signatures[0]!.trust, 'chain');
+  for (const include of [['bsp/**'], ['acme/**']]) {
+    const r = verifyStateSignatures(sign('acme', include), 'lenient', trust);
+    assert.match(r.errors[0]!.message, /rejected by the truststore: .*does not anchor/, include[0]);
+  }
+  assert.match(verifyStateSignatures(sign('intruder', ['_config/**']), 'lenient', trust).errors[0]!.message, /rejected by the truststore/);
+});

@@ -131,6 +131,26 @@ export interface TrustOptions {
   pubkey?: KeyObject;
   /** Time for certificate validity (default now). */
   at?: Date;
+  /**
+   * PV_OEM_NAME and PV_SECUREBOOT_OEM_TRUSTSTORE: a chain whose leaf CN is the OEM name, on a signature
+   * that covers nothing under `bsp/**` or `<name>/**`, is checked against the OEM truststore instead.
+   */
+  oem?: { name: string; truststore: X509Certificate[] };
+}
+
+/** The CN of a certificate subject ("" when none). */
+function commonName(cert: X509Certificate): string {
+  return /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? '';
+}
+
+/** Which truststore Pantavisor checks this chain against (PV signature.c `_set_path_trust_crts`). */
+function anchorsFor(leaf: X509Certificate, included: string[], trust: TrustOptions): { anchors?: X509Certificate[]; which: string } {
+  const oem = trust.oem;
+  if (oem && commonName(leaf) === oem.name) {
+    const reserved = ['bsp/**', `${oem.name}/**`];
+    if (!included.some((k) => reserved.some((p) => pvsPatternMatches(p, k)))) return { anchors: oem.truststore, which: 'the OEM truststore' };
+  }
+  return { anchors: trust.truststore, which: 'the truststore' };
 }
 
 export interface SignatureReport {
@@ -226,9 +246,10 @@ function verifyOne(name: string, sigValue: JsonObject, stored: StoredState, rule
         : 'signature does not match the covered keys and values (a covered key was changed, added or removed, or the signature is corrupt)',
     );
   }
-  if (certs.length && trust.truststore) {
-    const why = chainProblem(certs, trust.truststore, trust.at);
-    if (why) report.problems.push(`x5c chain rejected by the truststore: ${why}`);
+  const { anchors, which } = certs[0] ? anchorsFor(certs[0], sel.included, trust) : { anchors: undefined, which: '' };
+  if (certs.length && (trust.truststore || trust.oem)) {
+    const why = anchors ? chainProblem(certs, anchors, trust.at) : `leaf '${commonName(certs[0]!)}' may not use the OEM truststore for these keys, and no truststore was given`;
+    if (why) report.problems.push(`x5c chain rejected by ${which}: ${why}`);
     else report.trust = 'chain';
   } else if (trust.pubkey) {
     if (sameKey(key, trust.pubkey)) report.trust = 'pubkey';
@@ -258,7 +279,7 @@ export function verifyStateSignatures(stored: StoredState, mode: SecurebootMode,
     const { covered: _c, ...report } = r;
     out.signatures.push(report);
     for (const p of r.problems) out.errors.push({ code: 'signature', key: name, message: p });
-    if (!trust.truststore && !trust.pubkey && r.verified) {
+    if (!trust.truststore && !trust.pubkey && !trust.oem && r.verified) {
       out.warnings.push({ code: 'signature-trust', key: name, message: 'verified with the key embedded in the signature only; pass --truststore or --pubkey to check who signed it' });
     }
   }

@@ -7,7 +7,8 @@ import { diagnostic, print, printJson } from '../output.ts';
 
 export const summary = 'check a revision (pvr repo or export tarball): state, objects, signatures';
 export const usage =
-  'pvmigrate validate <repo|export.tgz> [--mode lenient|strict|audit|disabled] [--truststore pem] [--pubkey pem] [--boot [--timeout S]] [--json] [--junit FILE]\n' +
+  'pvmigrate validate <repo|export.tgz> [--mode lenient|strict|audit|disabled] [--truststore pem] [--pubkey pem] [--oem-name NAME --oem-truststore pem] [--boot [--timeout S]] [--json] [--junit FILE]\n' +
+  '  x5c chains are checked against --truststore (a leaf named --oem-name that signs neither bsp/** nor NAME/** against --oem-truststore), others against --pubkey\n' +
   '  --boot also deploys the valid revision into a scratch storage, boots it and waits for every status goal (default 30 s)\n' +
   '  exit 0 valid, 1 invalid or untrusted, 2 usage or environment error';
 
@@ -18,6 +19,8 @@ export async function run(argv: string[]): Promise<number> {
     mode: { type: 'string' },
     truststore: { type: 'string' },
     pubkey: { type: 'string' },
+    'oem-name': { type: 'string' },
+    'oem-truststore': { type: 'string' },
     junit: { type: 'string' },
     boot: { type: 'boolean' },
     timeout: { type: 'string' },
@@ -31,9 +34,11 @@ export async function run(argv: string[]): Promise<number> {
   if (timeout !== undefined && (!values.boot || !Number.isFinite(timeout) || timeout <= 0)) {
     throw new UsageError(values.boot ? `--timeout must be a positive number of seconds, not '${values.timeout}'` : '--timeout goes with --boot');
   }
+  if (Boolean(values['oem-name']) !== Boolean(values['oem-truststore'])) throw new UsageError('--oem-name and --oem-truststore go together');
   const trust = {
     truststore: values.truststore ? await loadCertificates(values.truststore, 'the truststore') : undefined,
     pubkey: values.pubkey ? await loadPublicKey(values.pubkey) : undefined,
+    oem: values['oem-name'] ? { name: values['oem-name'], truststore: await loadCertificates(values['oem-truststore']!, 'the OEM truststore') } : undefined,
   };
   const extraChecks: ExtraCheck[] = [];
   let boot: BootCheckResult | undefined;
