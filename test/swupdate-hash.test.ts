@@ -19,3 +19,11 @@ test('worker-thread sha256 equals node:crypto over the same chunks, reusing chun
 test('worker-thread sha256 of nothing is the empty-string digest', async () => {
   assert.equal(await new WorkerSha256().digest(), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 });
+
+test('a worker that dies fails the digest instead of hanging', async () => {
+  const hash = new WorkerSha256();
+  await hash.update(Buffer.alloc(1024));
+  // Simulate a crash of the thread (what an out-of-memory kill would look like from here).
+  await (hash as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  await assert.rejects(hash.digest(), /worker exited/);
+});
