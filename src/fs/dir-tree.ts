@@ -64,7 +64,7 @@ async function readAllXattrs(root: string): Promise<Map<string, Record<string, B
   const out = new Map<string, Record<string, Buffer>>();
   const child = spawn('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'base64', '--absolute-names', '--', root], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-64_000)));
   const spawned = new Promise<number>((res, rej) => {
     child.on('error', rej);
     child.on('close', (code) => res(code ?? -1));
@@ -97,7 +97,9 @@ async function readAllXattrs(root: string): Promise<Map<string, Record<string, B
     }
     throw fromSystemError(err, root);
   }
-  if (code !== 0) throw new EnvironmentError('xattr-read', `getfattr failed: ${stderr.trim().split('\n')[0] ?? `exit ${code}`}`, { file: root });
+  // A filesystem without xattr support (EOPNOTSUPP) simply has none.
+  const problems = stderr.split('\n').filter((l) => l.trim() !== '' && !l.endsWith('Operation not supported'));
+  if (code !== 0 && problems.length > 0) throw new EnvironmentError('xattr-read', `getfattr failed: ${problems[0]}`, { file: root });
   return out;
 }
 

@@ -56,6 +56,8 @@ export class DataWriter {
   }
 
   private async enqueue(item: Item | (() => void)): Promise<void> {
+    // A failure is reported when the item's turn comes; until then it must not count as unhandled.
+    if (typeof item !== 'function') item.packed.catch(() => {});
     this.queue.push(item);
     while (this.queue.length > this.window) await this.writeOne();
   }
@@ -92,7 +94,9 @@ export class DataWriter {
     const raw = this.fragBuf.subarray(0, this.fragUsed);
     const index = this.fragments.length;
     this.fragments.push([0, 0]);
-    this.queue.push({ packed: this.pool.compress(raw), raw, written: (pos, word) => (this.fragments[index] = [pos, word]) });
+    const packed = this.pool.compress(raw);
+    packed.catch(() => {});
+    this.queue.push({ packed, raw, written: (pos, word) => (this.fragments[index] = [pos, word]) });
     this.fragBuf = Buffer.alloc(this.blockSize);
     this.fragUsed = 0;
   }

@@ -30,6 +30,21 @@ export class MetadataWriter {
     return { block: this.doneBytes, offset: this.used };
   }
 
+  /**
+   * Compressed start of the block `k` blocks after the one starting at `first` (for directory indexes,
+   * which point into later blocks of a long listing). Valid for blocks already written or being filled.
+   */
+  blockAfter(first: number, k: number): number {
+    let i = this.blockStarts.length;
+    if (first !== this.doneBytes) {
+      i = this.blockStarts.indexOf(first);
+      if (i < 0) throw new Error(`no metadata block starts at ${first}`);
+    }
+    if (i + k < this.blockStarts.length) return this.blockStarts[i + k]!;
+    if (i + k === this.blockStarts.length) return this.doneBytes;
+    throw new Error('metadata block not written yet');
+  }
+
   add(data: Buffer): MetaRef {
     const at = this.position;
     let p = 0;

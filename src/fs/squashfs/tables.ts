@@ -10,9 +10,17 @@ export interface DirPlacement {
   size: number;
   parent: number;
   nlink: number;
+  /** Directory index entries (see directoryIndex in writer.ts); empty for listings inside one block. */
+  index: Buffer;
 }
 
 const U32 = 2 ** 32;
+
+function countIndex(index: Buffer): number {
+  let n = 0;
+  for (let p = 0; p < index.length; p += 12 + index.readUInt32LE(p + 8) + 1) n++;
+  return n;
+}
 
 /**
  * One inode record. Basic inodes where they suffice (as mksquashfs does); extended ones for xattrs,
@@ -33,7 +41,7 @@ export function encodeInode(entry: Entry, info: { number: number; links: number;
   switch (entry.type) {
     case 'dir': {
       const d = dir!;
-      if (!ext && d.size <= 0xffff) {
+      if (!ext && d.size <= 0xffff && d.index.length === 0) {
         const b = head(InodeType.Dir, 16);
         b.writeUInt32LE(d.start, 16);
         b.writeUInt32LE(d.nlink, 20);
@@ -47,10 +55,10 @@ export function encodeInode(entry: Entry, info: { number: number; links: number;
       b.writeUInt32LE(d.size, 20);
       b.writeUInt32LE(d.start, 24);
       b.writeUInt32LE(d.parent, 28);
-      b.writeUInt16LE(0, 32); // no directory index: lookups scan the listing
+      b.writeUInt16LE(countIndex(d.index), 32);
       b.writeUInt16LE(d.offset, 34);
       b.writeUInt32LE(info.xattr, 36);
-      return b;
+      return Buffer.concat([b, d.index]);
     }
     case 'file': {
       const f = info.data!;

@@ -6,7 +6,7 @@ import { fsyncDir, tempPathFor } from '../atomic.ts';
 import type { Entry, FileTree } from '../file-tree.ts';
 import { CompressorPool, type WriterCompression } from './compressor.ts';
 import { DataWriter, type FileData } from './data-writer.ts';
-import { Flag, INVALID_TABLE, SUPERBLOCK_SIZE, writeSuperblock } from './format.ts';
+import { Flag, INVALID_TABLE, METADATA_SIZE, SUPERBLOCK_SIZE, writeSuperblock } from './format.ts';
 import { MetadataWriter, type MetaRef } from './metadata-writer.ts';
 import { encodeInode, XattrTable } from './tables.ts';
 
@@ -147,9 +147,10 @@ export async function writeSquashfs(tree: FileTree, outPath: string, options: Sq
         }
         listed.push({ name: Buffer.from(c.name), ref, number: c.inode.number, type: BASIC_TYPE[c.entry.type] });
       }
-      const listing = encodeListing(listed);
+      const { bytes: listing, headers } = encodeListing(listed);
       const at = dirs.add(listing);
-      const dir = { start: at.block, offset: at.offset, size: listing.length + 3, parent: parentNumber, nlink: 2 + subdirs };
+      const index = directoryIndex(headers, at, dirs);
+      const dir = { start: at.block, offset: at.offset, size: listing.length + 3, parent: parentNumber, nlink: 2 + subdirs, index };
       return toRef(inodes.add(encodeInode(n.entry, n.inode, idOf, dir)));
     };
     const rootRef = writeDir(root, inodeCount + 1);
@@ -186,8 +187,9 @@ export async function writeSquashfs(tree: FileTree, outPath: string, options: Sq
     const bytesUsed = pos;
     const padded = Math.ceil(bytesUsed / 4096) * 4096;
     chunks.push(Buffer.alloc(padded - bytesUsed));
-    let flags = Flag.Duplicates;
-    if (xattrs.count === 0) flags |= Flag.NoXattrs;
+    // NoXattrs is left clear even without xattrs, as mksquashfs does: with it set, the kernel answers
+    // listxattr with EOPNOTSUPP instead of an empty list.
+    const flags = Flag.Duplicates;
     const sb = writeSuperblock({
       inodeCount,
       modTime: root.entry.mtime >>> 0,
@@ -225,9 +227,31 @@ export async function writeSquashfs(tree: FileTree, outPath: string, options: Sq
   }
 }
 
-/** Directory entries grouped under headers: same inode block, at most 256, inode numbers within ±32767. */
-function encodeListing(entries: { name: Buffer; ref: MetaRef; number: number; type: number }[]): Buffer {
+/**
+ * The index of a listing that spans metadata blocks: the first header starting in each later block, so the
+ * kernel's lookup decompresses one or two blocks instead of scanning the whole directory.
+ */
+function directoryIndex(headers: { pos: number; name: Buffer }[], at: MetaRef, dirs: MetadataWriter): Buffer {
   const parts: Buffer[] = [];
+  let lastBlock = Math.floor(at.offset / METADATA_SIZE);
+  for (const h of headers) {
+    const block = Math.floor((at.offset + h.pos) / METADATA_SIZE);
+    if (block === lastBlock) continue;
+    lastBlock = block;
+    const e = Buffer.alloc(12);
+    e.writeUInt32LE(h.pos, 0);
+    e.writeUInt32LE(dirs.blockAfter(at.block, block), 4);
+    e.writeUInt32LE(h.name.length - 1, 8);
+    parts.push(e, h.name);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Directory entries grouped under headers: same inode block, at most 256, inode numbers within ±32767. */
+function encodeListing(entries: { name: Buffer; ref: MetaRef; number: number; type: number }[]): { bytes: Buffer; headers: { pos: number; name: Buffer }[] } {
+  const parts: Buffer[] = [];
+  const headers: { pos: number; name: Buffer }[] = [];
+  let pos = 0;
   let i = 0;
   while (i < entries.length) {
     const first = entries[i]!;
@@ -237,7 +261,9 @@ function encodeListing(entries: { name: Buffer; ref: MetaRef; number: number; ty
     h.writeUInt32LE(j - i - 1, 0);
     h.writeUInt32LE(first.ref.block, 4);
     h.writeUInt32LE(first.number, 8);
+    headers.push({ pos, name: first.name });
     parts.push(h);
+    pos += 12;
     for (let k = i; k < j; k++) {
       const e = entries[k]!;
       const b = Buffer.alloc(8);
@@ -246,8 +272,9 @@ function encodeListing(entries: { name: Buffer; ref: MetaRef; number: number; ty
       b.writeUInt16LE(e.type, 4);
       b.writeUInt16LE(e.name.length - 1, 6);
       parts.push(b, e.name);
+      pos += 8 + e.name.length;
     }
     i = j;
   }
-  return Buffer.concat(parts);
+  return { bytes: Buffer.concat(parts), headers };
 }
