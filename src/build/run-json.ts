@@ -20,6 +20,7 @@ export function containerRunJson(c: PlanContainer): JsonObject {
     name: c.name,
     restart_policy: c.restart_policy,
     'root-volume': 'root.squashfs',
+    ...(c.status_goal && { status_goal: c.status_goal }),
     storage,
     type: 'lxc',
     volumes: [],

@@ -7,8 +7,9 @@ export const summary = 'convert a release series into shared objects and one rev
 export const usage =
   `pvmigrate fleet <input…|dir|zip> -o <dir> [--plan FILE] [--initrd FILE] ${trustFlagsUsage} [--json]\n\n` +
   'Releases are taken in the order given; a directory or zip in name order (numbers compared as numbers).\n' +
-  'Writes <dir>/objects/, <dir>/<NNN-version>/.pvr per release (review material in <dir>/<NNN-version>.pvmigrate/); reports per step the artifact bytes, bytes to ship,\n' +
-  'their ratio, whether the update reboots and the changed keys. Mixing device types is an error.';
+  'Writes <dir>/objects/ and <dir>/<NNN-version>/.pvr per release (review material in <dir>/<NNN-version>.pvmigrate/).\n' +
+  'Reports per step the artifact bytes, bytes to ship, their ratio, whether the update reboots and the changed keys.\n' +
+  'Mixing device types is an error.';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals: inputs } = parseCommandArgs('fleet', argv, {
