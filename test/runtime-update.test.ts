@@ -46,7 +46,7 @@ async function setup(t: TestContext, extra: string[] = []) {
 
 const stateOf = (repo: string) => parseJson(readFileSync(join(repo, '.pvr/json'))) as State;
 
-test('in-place update: only the changed container restarts, ends UPDATED, not a rollback point', { skip: needTool('mksquashfs') }, async (t) => {
+test('in-place update: only the changed container restarts, ends UPDATED, not a rollback point; a goal not reached returns to the last DONE revision', { skip: needTool('mksquashfs') }, async (t) => {
   const s = await setup(t);
   const rt = s.boot();
   await waitFor(s.ctrlPath, (cs) => cs.every((c) => c.status === 'STARTED'), 'r0 up');
@@ -74,8 +74,18 @@ test('in-place update: only the changed container restarts, ends UPDATED, not a 
   assert.match(readFileSync(join(s.storage, 'logs/locals/r1/app/lxc/console.log'), 'utf8'), /app-v2/);
   assert.deepEqual(await s.st.readBootEnv(), { pv_rev: '0', pv_try: undefined, pv_trying: undefined }, 'no bootloader commit');
   assert.equal(existsSync(s.st.donePath('locals/r1')), false);
+
+  // An in-place update whose container never reaches READY: ERROR, and the device returns to the last DONE revision.
+  await buildRevision(join(s.dir, 'r5'), [sys('v1'), { ...app('v5'), statusGoal: 'READY' }]);
+  assert.equal((await runCli(['pvcontrol', '--socket', s.ctrlPath, 'steps', 'install', join(s.dir, 'r5/repo'), 'locals/r5'])).code, 0);
+  await ctrl(s.ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/r5' });
+  assert.equal(await rt.exit, 3, 'goals timeout → reboot');
+  assert.deepEqual(await s.st.readProgress('locals/r5').then((p) => [p?.status, p?.['status-msg']]), ['ERROR', 'Status goal not reached']);
+  const back = s.boot();
+  await waitFor(s.ctrlPath, (cs) => cs.every((c) => c.status === 'STARTED'), 'back on 0');
+  assert.equal((await ctrl(s.ctrlPath, 'GET', '/steps')).json().find((x: any) => x.current).name, '0');
   await ctrl(s.ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
-  assert.equal(await rt.exit, 0);
+  assert.equal(await back.exit, 0);
 });
 
 test('reboot update: pv_try, reboot, try, TESTING, commit → DONE; a failing try rolls back with ERROR', { skip: needTool('mksquashfs') }, async (t) => {
