@@ -133,6 +133,15 @@ export class Runtime {
       await this.storage.writeBootEnv({ pv_rev: rev });
     }
     if (trying) await this.setProgress(rev, progress.trying);
+    else if (!(await this.storage.isDone(rev))) {
+      // pv_rev names it but .pv/done is missing: a power cut between the two writes of a commit. Finish it.
+      const p = await this.storage.readProgress(rev);
+      if (p && !FINAL.has(p.status)) {
+        await this.storage.markDone(rev);
+        await this.setProgress(rev, progress.done);
+        this.log.info('boot', `revision ${rev}: completed an interrupted commit`);
+      }
+    }
     const verified = await verifyRevision(this.storage, rev, this.log, this.o);
     this.current = { rev, state: verified.state };
     this.driver = await loadDriver(this.o.driver, this.storage);
