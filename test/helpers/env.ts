@@ -45,7 +45,8 @@ export async function tempDir(t: TestContext, prefix = 'pvmigrate-'): Promise<st
 
 /** Run a command synchronously; throw with its stderr when it fails. */
 export function sh(cmd: string, args: string[], options: { cwd?: string; input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): string {
-  const r = spawnSync(cmd, args, { cwd: options.cwd, input: options.input, env: { ...process.env, ...options.env }, maxBuffer: 1 << 30, encoding: 'buffer' });
+  const input = typeof options.input === 'string' ? Buffer.from(options.input) : options.input;
+  const r = spawnSync(cmd, args, { cwd: options.cwd, input, env: { ...process.env, ...options.env }, maxBuffer: 1 << 30, encoding: 'buffer' });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`);
   return r.stdout.toString();
