@@ -133,6 +133,12 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
       } else {
         assert.deepEqual(Object.keys(st).filter((k) => k.startsWith('_config/')), []);
       }
+      if (artifact === 'release.mender') {
+        // The Mender state script is a review item with its content beside the repo.
+        const review = doc.review as { item: string; kind: string; extracted: string }[];
+        assert.deepEqual(review.map((r) => [r.item, r.kind]), [['scripts/ArtifactInstall_Leave_50_sensor', 'script']]);
+        assert.match(readFileSync(review[0]!.extracted, 'utf8'), /# keep sensor calibration across the update/);
+      }
       // Every object is named by its content.
       for (const name of readdirSync(join(out, '.pvr/objects'))) assert.equal(sh('sha256sum', [join(out, '.pvr/objects', name)]).slice(0, 64), name);
     });
