@@ -148,3 +148,16 @@ test('with metadata_csum, an inode whose bytes changed fails its checksum', { sk
   await fh.close();
   await lsFails(img, /inode \d+ fails its metadata_csum checksum/);
 });
+
+test('extents that map the same blocks again and again are refused once they exceed the filesystem', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  // A root node with 4 extents of 3000 blocks, all at physical block 1 (the 4 MiB filesystem has 4096).
+  const words = [0x0004f30a, 4, 0];
+  for (let i = 0; i < 4; i++) words.push(i * 3000, 3000, 1);
+  const cmds = words.map((w, i) => `sif /dir/file block[${i}] ${w}`);
+  cmds.push(`sif /dir/file size ${12000 * 1024}`);
+  await writeFile(join(dir, 'cmds'), cmds.join('\n') + '\n');
+  sh('debugfs', ['-w', '-f', join(dir, 'cmds'), img]);
+  await lsFails(img, /covers more blocks than the 4096-block filesystem has/);
+});

@@ -47,8 +47,12 @@ export class BlockMapper {
    */
   async *runs(inode: Inode, limit: number): AsyncGenerator<Run> {
     let pending: Run | undefined;
+    // A file cannot own more blocks than the filesystem has: this bounds what a corrupt map can make us read.
+    let mapped = 0;
     const source = inode.flags & FL_EXTENTS ? this.extentRuns(inode, limit) : this.indirectRuns(inode, limit);
     for await (const r of source) {
+      mapped += r.count;
+      if (mapped > this.sb.blocksCount) throw this.corrupt(inode, `its block map covers more blocks than the ${this.sb.blocksCount}-block filesystem has`);
       if (pending && pending.zero === r.zero && pending.logical + pending.count === r.logical && (r.zero || pending.physical + pending.count === r.physical)) {
         pending.count += r.count;
         continue;
