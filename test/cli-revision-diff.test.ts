@@ -28,6 +28,9 @@ test('diff --json of the sample revisions: app-only change, no reboot, bytes = t
   assert.equal((await runCli(['export', join(work, 'a'), '-o', join(work, 'a.tgz')])).code, 0);
   const back = JSON.parse((await runCli(['diff', join(work, 'b'), join(work, 'a.tgz'), '--json'])).stdout);
   assert.deepEqual(back.changed, d.changed);
+  // A tarball is indexed without unpacking: same answer as the repo it came from.
+  assert.equal((await runCli(['export', join(work, 'b'), '-o', join(work, 'b.tar')])).code, 0);
+  assert.deepEqual(JSON.parse((await runCli(['diff', join(work, 'a.tgz'), join(work, 'b.tar'), '--json'])).stdout), d);
   const human = await runCli(['diff', join(work, 'a'), join(work, 'b')]);
   assert.match(human.stdout, /reboot: no; restart app/);
 });

@@ -197,3 +197,33 @@ export async function importTarball(file: string, outDir: string): Promise<Impor
     throw err;
   }
 }
+
+export interface ExportIndex {
+  state: State;
+  /** Object sizes as the archive's headers give them (contents not read, so not verified). */
+  sizes: Map<string, number>;
+}
+
+/**
+ * The state and object sizes of an export tarball in one pass that skips object contents: enough for a
+ * diff, without copying gigabytes into a temporary repository. Member names are held to the same rules.
+ */
+export async function readExportIndex(file: string): Promise<ExportIndex> {
+  let state: State | undefined;
+  const sizes = new Map<string, number>();
+  for await (const { header, body } of readTar(gunzipIfNeeded(file), file)) {
+    const kind = memberKind(header.name);
+    if (kind === undefined) throw new InvalidInputError('tar-member', `unexpected member '${header.name}': an export holds only json and objects/<sha256>`, { file });
+    if (kind.kind === 'object') sizes.set(kind.sha, header.size);
+    if (kind.kind !== 'json') continue;
+    if (state) throw new InvalidInputError('tar-member', 'the archive holds json twice', { file });
+    if (header.size > MAX_STATE_JSON) throw new InvalidInputError('state-format', `json member of ${header.size} bytes is too large`, { file });
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c);
+    const value = parseJson(Buffer.concat(chunks), `${file}: member 'json'`);
+    if (!isJsonObject(value)) throw new InvalidInputError('state-format', 'json member is not a JSON object', { file });
+    state = value;
+  }
+  if (!state) throw new InvalidInputError('tar-member', 'the archive holds no json member (the state)', { file });
+  return { state, sizes };
+}
