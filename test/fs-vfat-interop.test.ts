@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
 import { needTool, sh, tempDir } from './helpers/env.ts';
+import { PvError } from '../src/errors.ts';
+import { openVfat } from '../src/fs/vfat/reader.ts';
+import { BufferSource } from '../src/fs/source.ts';
 
 const skip = needTool('mkfs.vfat') || needTool('mcopy');
 const UTC = { TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
@@ -131,4 +134,38 @@ test('a FAT chain that loops and a truncated volume are reported, not followed f
   const r2 = await runCli(['ls', img]);
   assert.equal(r2.code, 1, r2.stderr);
   assert.match(r2.stderr, /truncated/);
+});
+
+test('random byte flips in the boot sector, FATs and root directory end in success or an InvalidInputError', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const tree = join(dir, 'tree');
+  await buildTree(tree);
+  const img = join(dir, 'fat16.img');
+  sh('truncate', ['-s', '24M', img]);
+  sh('mkfs.vfat', ['-F', '16', '-s', '1', img]);
+  for (const name of ['boot', 'EFI', 'lower.txt', 'Mixed Case Long Name.txt']) sh('mcopy', ['-s', '-i', img, join(tree, name), '::/'], { env: UTC });
+  const pristine = await readFile(img);
+  let seed = 0x2545f491;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  // Boot sector, both FATs and the fixed root directory lie in the first ~240 KiB.
+  let failures = 0;
+  for (let round = 0; round < 200; round++) {
+    const bytes = Buffer.from(pristine);
+    for (let k = 0; k < 6; k++) bytes[rand(240 * 1024)] ^= 1 << rand(8);
+    const started = Date.now();
+    try {
+      const fat = await openVfat(new BufferSource(bytes, `round-${round}`));
+      for await (const e of fat.walk()) if (e.type === 'file') for await (const _ of fat.open(e));
+    } catch (err) {
+      assert.ok(err instanceof PvError && err.exitCode === 1, `round ${round}: ${(err as Error).stack}`);
+      failures++;
+    }
+    assert.ok(Date.now() - started < 5000, `round ${round} took ${Date.now() - started} ms`);
+  }
+  assert.ok(failures > 0, 'some flips are detected');
 });
