@@ -172,3 +172,19 @@ test('corpus: the two canonical vectors re-serialise byte-identically, the prett
   }
   assert.equal(isCanonical(readFileSync(corpus('pantavisor', 'resources', 'initial_state.json'))), false);
 });
+
+test('fuzz: mutated JSON either parses or fails with a located InvalidInputError', () => {
+  const r = rng(99);
+  const base = canonicalize(parseJson('{"a":[1,2.5,{"b":"c\\u0001"}],"d":null,"e":true,"f":"😀"}'));
+  for (let i = 0; i < 3000; i++) {
+    const chars = [...base];
+    for (let k = 0; k < 1 + Math.floor(r() * 3); k++) chars[Math.floor(r() * chars.length)] = '{}[]",:0-.eE\\ a\u0000'[Math.floor(r() * 17)]!;
+    const text = chars.join('').slice(0, Math.floor(r() * 1.2 * base.length) + 1);
+    try {
+      const v = parseJson(text);
+      assert.equal(canonicalize(parseJson(canonicalize(v))), canonicalize(v));
+    } catch (e) {
+      assert.equal((e as { exitCode?: number }).exitCode, 1, `${JSON.stringify(text)}: ${(e as Error).stack}`);
+    }
+  }
+});

@@ -136,3 +136,28 @@ test('import refuses a damaged or truncated gzip tarball as invalid input (exit 
     assert.equal(existsSync(join(dir, `o-${name}`)), false);
   }
 });
+
+test('fuzz: flipped bytes and truncations of a tarball give a clean verdict, never a crash, hang or leftover', async (t) => {
+  const { dir, repo } = await sampleRepo(t);
+  await exportRepo(repo, join(dir, 'r.tar'));
+  const tar = readFileSync(join(dir, 'r.tar'));
+  let seed = 12345;
+  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  let refused = 0;
+  for (let i = 0; i < 120; i++) {
+    const bad = i % 4 === 0 ? tar.subarray(0, rnd(tar.length)) : Buffer.from(tar);
+    if (i % 4 !== 0) for (let k = 0; k <= rnd(3); k++) bad[rnd(bad.length)] ^= 1 << rnd(8);
+    writeFileSync(join(dir, 'f.tar'), bad);
+    const out = join(dir, `o${i}`);
+    try {
+      await importTarball(join(dir, 'f.tar'), out);
+      sh('rm', ['-rf', out]); // a flip in padding or an unused header field is harmless
+    } catch (e) {
+      assert.equal((e as { exitCode?: number }).exitCode, 1, `case ${i}: ${(e as Error).stack}`);
+      assert.equal(existsSync(out), false);
+      refused++;
+    }
+  }
+  assert.ok(refused > 60, `${refused} of 120 refused`);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.')), []);
+});
