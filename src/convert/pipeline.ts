@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { TrustOptions } from '../../importers/types.ts';
@@ -100,9 +100,13 @@ export async function planFor(src: OpenedSource, options: { initrd?: string }): 
   return validatePlan(plan);
 }
 
+/** A plan lists paths and containers; anything bigger is not one (and is not read into memory). */
+const MAX_PLAN_BYTES = 16 * 1024 * 1024;
+
 export async function readPlan(file: string): Promise<Plan> {
   let text: string;
   try {
+    if ((await stat(file)).size > MAX_PLAN_BYTES) throw new InvalidInputError('bad-plan', `larger than ${MAX_PLAN_BYTES} bytes: not a plan`, { file });
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw fromSystemError(err, file);
