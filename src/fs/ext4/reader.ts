@@ -227,5 +227,6 @@ class Ext4Tree implements FileTree {
     return Readable.from(gen(), { objectMode: false });
   }
 
+  /** The tree holds no resources of its own: the source belongs to whoever opened it. */
   async close(): Promise<void> {}
 }

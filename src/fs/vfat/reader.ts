@@ -236,6 +236,7 @@ class VfatTree implements FileTree {
     }
   }
 
+  /** Opens files the walk has yielded (FAT has no inode table to find a file by number). */
   open(entry: Entry): Readable {
     const node = this.nodes.get(entry.inode);
     if (!node || entry.type !== 'file') throw new InvalidInputError('not-a-file', `${entry.path} is not a regular file of this FAT tree`, { file: this.src.name });
@@ -244,5 +245,6 @@ class VfatTree implements FileTree {
     return Readable.from(readPieces(this.src, this.chain(node.firstCluster, node.size, entry.path)), { objectMode: false });
   }
 
+  /** The tree holds no resources of its own: the source belongs to whoever opened it. */
   async close(): Promise<void> {}
 }
