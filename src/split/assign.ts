@@ -65,6 +65,11 @@ export class Split {
         if (gone) throw new InvalidInputError('bad-plan', `invalid plan: ${p} of container ${c.name} lies in the removed path ${gone.path}`, { file: planFile });
       }
     }
+    // bsp/modules.squashfs has one root: every module tree must sit in the same directory.
+    const moduleParents = new Set(plan.bsp.modules.map((m) => m.slice(0, m.lastIndexOf('/')) || '/'));
+    if (moduleParents.size > 1) {
+      throw new InvalidInputError('bad-plan', `invalid plan: bsp.modules lie in different directories (${[...moduleParents].join(', ')}); keep the trees of one directory`, { file: planFile });
+    }
     const dtbNames = new Set<string>();
     for (const d of plan.bsp.dtbs) {
       const n = d.slice(d.lastIndexOf('/') + 1);
