@@ -109,7 +109,8 @@ class Ext4Tree implements FileTree {
   private async *content(inode: Inode): AsyncGenerator<Buffer> {
     if (inode.flags & FL_ENCRYPT) throw new InvalidInputError('ext4-unsupported', `inode ${inode.ino} is encrypted (fscrypt); its content cannot be read`, { file: this.src.name });
     if (inode.flags & FL_INLINE_DATA) {
-      yield await this.inlineData(inode);
+      // A copy: the inline bytes are a view of the shared metadata cache.
+      yield Buffer.from(await this.inlineData(inode));
       return;
     }
     yield* readPieces(this.src, this.pieces(inode));
