@@ -104,6 +104,8 @@ export async function bundle(): Promise<string> {
   }
   await writeFile(join(outdir, STAMP_FILE), JSON.stringify({ sourceMtimeMs, commands: commandFiles.map((f) => f.slice(0, -3)) }) + '\n');
   await writeFile(join(outdir, 'package.json'), '{ "type": "module" }\n');
+  // Which sources each output holds and what it imports (statically or lazily): checked by test/cli-bundle.test.ts.
+  await writeFile(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
 
   const link = join(distDir, `.current-${process.pid}`);
   await rm(link, { force: true });

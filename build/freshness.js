@@ -8,16 +8,21 @@ export const STAMP_FILE = 'stamp.json';
 /** What the bundle is built from. Directory mtimes count too, so an added, removed or renamed file is seen. */
 const SOURCE_DIRS = ['src', 'importers', 'runtime', 'build'];
 
-/** Newest mtime (ms) of the bundle's sources under `root`; 0 when none is there (dist/ shipped alone). */
+/**
+ * Newest mtime (ms) of the bundle's sources under `root`; 0 when none is there (dist/ shipped alone).
+ * @param {string} root
+ * @returns {number}
+ */
 export function newestSourceMtime(root) {
   let newest = 0;
+  /** @param {string} dir */
   const walk = (dir) => {
     let entries;
     try {
       newest = Math.max(newest, statSync(dir).mtimeMs);
       entries = readdirSync(dir, { withFileTypes: true });
     } catch (err) {
-      if (err.code === 'ENOENT') return;
+      if (/** @type {NodeJS.ErrnoException} */ (err).code === 'ENOENT') return;
       throw err;
     }
     for (const e of entries) {
@@ -30,7 +35,11 @@ export function newestSourceMtime(root) {
   return newest;
 }
 
-/** The current build directory (dist/current resolved) when it was built from the sources as they are now. */
+/**
+ * The current build directory (dist/current) when it was built from the sources as they are now.
+ * @param {string} root
+ * @returns {string | undefined}
+ */
 export function freshBuild(root) {
   const dir = join(root, 'dist', 'current');
   let stamp;
