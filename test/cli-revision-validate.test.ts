@@ -219,3 +219,28 @@ test('validate of a bare state JSON file says what a revision needs (exit 1)', a
   assert.equal(doc.errors[0]!.code, 'not-a-revision');
   assert.match(doc.errors[0]!.message, /state\.json: this is a JSON file, not a pvr repo or an export tarball/);
 });
+
+test('sign --x5c (RSA leaf from a CA) → validate --truststore: chain trusted; another CA refuses it', async (t) => {
+  const dir = await sampleRepo(t);
+  const pki = await tempDir(t);
+  const o = (args: string[]): string => sh('openssl', args, { cwd: pki });
+  for (const ca of ['ca', 'other-ca']) {
+    o(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-subj', `/CN=${ca}`, '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE']);
+  }
+  o(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=release signer']);
+  o(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.pem', '-days', '30']);
+  const s = await runCli(['sign', dir, '--key', join(pki, 'leaf.key'), '--x5c', join(pki, 'leaf.pem'), '--part', 'app', '--json']);
+  assert.equal(s.code, 0, s.stderr);
+  assert.equal(JSON.parse(s.stdout).alg, 'RS256');
+  assert.equal(JSON.parse(s.stdout).x5c, 1);
+  const good = await validateJson(dir, '--truststore', join(pki, 'ca.pem'));
+  assert.equal(good.code, 0, JSON.stringify(good.doc.errors));
+  assert.equal((good.doc.signatures as { trust: string }[])[0]!.trust, 'chain');
+  const bad = await validateJson(dir, '--truststore', join(pki, 'other-ca.pem'));
+  assert.equal(bad.code, 1);
+  assert.match(bad.doc.errors[0]!.message, /rejected by the truststore: no issuer for 'CN=ca'/);
+  // The same certificate with another key is refused at signing time (exit 1: the inputs do not match).
+  const mismatch = await runCli(['sign', dir, '--key', join(pki, 'ca.key'), '--x5c', join(pki, 'leaf.pem'), '--part', 'app']);
+  assert.equal(mismatch.code, 1);
+  assert.match(mismatch.stderr, /does not carry the signing key/);
+});
