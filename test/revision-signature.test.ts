@@ -34,6 +34,11 @@ print(json.dumps([libc.fnmatch(p.encode(),k.encode(),1|(8 if ld else 0))==0 for 
   assert.equal(pvsPatternMatches('bsp/**', 'bsp/a/b/c'), true);
   assert.equal(pvsPatternMatches('bsp/**', 'bspx/a'), false);
   assert.equal(pvsPatternMatches('**', 'anything'), false, 'a bare ** matches no ordinary key');
+  // An empty selection: pvr signs "{}", the device rebuilds "}" (PV signature.c overwrites the missing comma).
+  const st = stored('{"#spec":"pantavisor-service-system@1","a/b":"' + 'a'.repeat(64) + '"}');
+  assert.equal(payload(st, { include: ['none/**'], exclude: [] }, 'pvr').toString(), '{}');
+  assert.equal(payload(st, { include: ['none/**'], exclude: [] }, 'runtime').toString(), '}');
+  assert.equal(payload(st, { include: ['*', 'a/**'], exclude: [] }, 'runtime').toString(), payload(st, { include: ['*', 'a/**'], exclude: [] }, 'pvr').toString());
 });
 
 test('corpus: every _sigs/*.json verifies (RS256 and ES384) except _hostconfig, which reports its keys absent', { skip: corpusSkip }, () => {
