@@ -25,7 +25,10 @@ function regularFiles(index: TreeIndex, dir: RegExp, name: RegExp): Entry[] {
  * whose release has a /lib/modules tree wins, else the last by name (the newest of versioned names).
  */
 export function detectBsp(rootfs: TreeIndex, boot: TreeIndex | undefined, initrd: string | null): PlanBsp {
-  const moduleDirs = rootfs.entries.filter((e) => e.type === 'dir' && /^(?:\/usr)?\/lib\/modules\/[^/]+$/.test(e.path));
+  // One modules.squashfs root: /lib/modules, or /usr/lib/modules on a merged-/usr image that has none there.
+  const allModuleDirs = rootfs.entries.filter((e) => e.type === 'dir' && /^(?:\/usr)?\/lib\/modules\/[^/]+$/.test(e.path));
+  const inLib = allModuleDirs.filter((e) => e.path.startsWith('/lib/'));
+  const moduleDirs = inLib.length > 0 ? inLib : allModuleDirs;
   const releases = new Set(moduleDirs.map((e) => base(e.path)));
 
   const candidates: { path: string; entry: Entry }[] = [];
