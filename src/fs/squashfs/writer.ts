@@ -72,13 +72,16 @@ export async function writeSquashfs(tree: FileTree, outPath: string, options: Sq
     idOf(entry.uid);
     idOf(entry.gid);
     let info: InodeInfo;
-    const shared = entry.type !== 'dir' ? groups.get(entry.inode) : undefined;
+    // Only entries that say they have other links are merged, so a tree with careless inode numbers
+    // cannot fuse distinct files.
+    const linkable = entry.type !== 'dir' && entry.nlink > 1;
+    const shared = linkable ? groups.get(entry.inode) : undefined;
     if (shared) {
       info = shared;
       info.links++;
     } else {
       info = { number: 0, links: 1, xattr: xattrs.add(entry.xattrs, entry.path) };
-      if (entry.type !== 'dir') groups.set(entry.inode, info);
+      if (linkable) groups.set(entry.inode, info);
     }
     const name = entry.path === '/' ? '' : entry.path.slice(entry.path.lastIndexOf('/') + 1);
     const node: Node = { entry, name, inode: info, children: entry.type === 'dir' ? [] : undefined };
