@@ -1,11 +1,12 @@
 // Runtime figures: time from `pvmigrate run` start to all 5 containers STARTED (namespace driver when root,
 // target ≤ 1 s), time to stop them all, and the runtime's peak RSS (VmHWM of the node process).
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/cli.ts';
 import { sh } from '../test/helpers/env.ts';
+import { Storage } from '../runtime/storage.ts';
 import { buildRevision, crashCampaign, ctrl, startRuntime, waitFor } from '../test/runtime-fixture.ts';
 
 const idle = 'trap "exit 0" TERM\nwhile :; do sleep 0.1; done\n';
@@ -50,7 +51,98 @@ export async function bench(): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+  await soak();
   await campaign();
+}
+
+/**
+ * 200 update cycles in one storage: in-place app flips, a reboot (system container) flip every 10th cycle,
+ * a failing revision (READY never signalled) every 25th; then GC. Prints open fds and RSS at the start
+ * and end of the run, and what storage holds after GC against what it should.
+ */
+export async function soak(cycles = 200): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-bench-soak-'));
+  try {
+    const combos: Record<string, string> = {};
+    for (const sysV of ['A', 'B']) {
+      for (const appV of ['A', 'B', 'F']) {
+        combos[`${sysV}${appV}`] = await buildRevision(join(dir, `${sysV}${appV}`), [
+          { name: 'sys', group: 'root', init: `echo sys${sysV}\n${idle}` },
+          { name: 'app', group: 'app', init: `echo app${appV}\n${idle}`, statusGoal: appV === 'F' ? 'READY' : undefined },
+        ]);
+      }
+    }
+    const sigOf = (repo: string) => {
+      const st = JSON.parse(readFileSync(join(repo, '.pvr/json'), 'utf8')) as Record<string, string>;
+      return `${st['sys/root.squashfs']}|${st['app/root.squashfs']}`;
+    };
+    const bySig = new Map(Object.entries(combos).map(([k, repo]) => [sigOf(repo), k]));
+    const storage = join(dir, 'storage');
+    sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', combos.AA, '--storage', storage]);
+    const ctrlPath = join(dir, 'pv-ctrl');
+    const opts = ['--commit-delay', '0', '--goals-timeout', '2'];
+    const boot = async () => {
+      const r = startRuntime(storage, ctrlPath, 'process', opts);
+      await waitFor(ctrlPath, (cs) => cs.length === 2 && cs.every((c) => c.status === 'STARTED'), 'soak up', 30000);
+      return r;
+    };
+    const sample = (pid: number) => ({ fds: readdirSync(`/proc/${pid}/fd`).length, rss: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024 });
+    let rt = await boot();
+    const first = sample(rt.child.pid!);
+    let restarts = 0;
+    const sleep = (ms: number) => new Promise<false>((r) => setTimeout(() => r(false), ms));
+    const currentRev = async () => ((await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[]).find((x) => x.current)!.name;
+    // Until `rev` is final and the device runs a committed or updated revision, restarting the runtime on reboots.
+    const stable = async (rev: string) => {
+      for (;;) {
+        if (await Promise.race([rt.exit.then(() => true), sleep(50)])) {
+          restarts++;
+          rt = await boot();
+          continue;
+        }
+        const p = await progressStatus(ctrlPath, rev).catch(() => '');
+        const env = await new Storage(storage).readBootEnv();
+        if (env.pv_try) continue;
+        if (p === 'UPDATED' || p === 'DONE') return;
+        if (p === 'ERROR') {
+          if ((await currentRev().catch(() => rev)) !== rev) return;
+          if (await Promise.race([rt.exit.then(() => true), sleep(5000)])) {
+            restarts++;
+            rt = await boot();
+          }
+          return;
+        }
+      }
+    };
+    const t0 = Date.now();
+    for (let i = 1; i <= cycles; i++) {
+      const steps = (await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[];
+      const cur = steps.find((x) => x.current)!.name;
+      const combo = bySig.get(sigOf(join(storage, 'trails', cur)))!;
+      const target = i % 25 === 0 ? `${combo[0]}F` : i % 10 === 0 ? `${combo[0] === 'A' ? 'B' : 'A'}${combo[1]}` : `${combo[0]}${combo[1] === 'A' ? 'B' : 'A'}`;
+      const rev = `locals/c${i}`;
+      const repo = combos[target];
+      await ctrl(ctrlPath, 'PUT', `/steps/${rev}`, readFileSync(join(repo, '.pvr/json')));
+      for (const sha of readdirSync(join(repo, '.pvr/objects'))) await ctrl(ctrlPath, 'PUT', `/objects/${sha}`, readFileSync(join(repo, '.pvr/objects', sha)));
+      await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: rev });
+      await stable(rev);
+    }
+    const last = sample(rt.child.pid!);
+    const gc = (await ctrl(ctrlPath, 'POST', '/storage/gc')).json();
+    const st = new Storage(storage);
+    const env = await st.readBootEnv();
+    const current = ((await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[]).find((x) => x.current)!.name;
+    const revs = await st.listRevisions();
+    const should = [...new Set([current, env.pv_rev])].sort();
+    console.log(
+      `soak: ${cycles} update cycles (${restarts} runtime restarts) in ${((Date.now() - t0) / 1000).toFixed(0)} s; open fds ${first.fds} → ${last.fds}, RSS ${first.rss.toFixed(0)} → ${last.rss.toFixed(0)} MiB; ` +
+        `GC reclaimed ${gc.reclaimed} bytes, trails kept [${revs.join(', ')}] (should be [${should.join(', ')}])`,
+    );
+    await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
+    await rt.exit;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function progressStatus(ctrlPath: string, rev: string): Promise<string> {
