@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -237,6 +237,18 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
     assert.deepEqual(source.images, [{ file: 'job.zip:ui.tar', sha256: sh('sha256sum', [join(img, 'ui.tar')]).slice(0, 64), ref: 'ui:1' }]);
     assert.match(sh('unsquashfs', ['-l', join(out, '.pvr/objects', st['ui/root.squashfs'] as string)]), /^squashfs-root\/usr\/bin\/ui$/m);
     assert.equal((await runCli(['validate', out])).code, 0);
+  });
+
+  it('fleet takes a directory of releases in version order', async () => {
+    const series = join(dir, 'series');
+    mkdirSync(series);
+    symlinkSync(rel('1.1', 'release.mender'), join(series, 'release-1.10.mender'));
+    symlinkSync(rel('1.0', 'release.mender'), join(series, 'release-1.9.mender'));
+    const r = await runCli(['fleet', series, '-o', join(dir, 'fleet-dir'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { steps: { revision: string; source: { file: string }; reboot: boolean }[] };
+    assert.deepEqual(doc.steps.map((s) => [s.revision, s.source.file, s.reboot]), [['001-1.0', 'release-1.9.mender', true], ['002-1.1', 'release-1.10.mender', false]]);
+    assert.deepEqual(readdirSync(join(dir, 'fleet-dir')).sort(), ['001-1.0', '001-1.0.pvmigrate', '002-1.1', '002-1.1.pvmigrate', 'objects']);
   });
 
   it('--write-plan then --plan with an edit: dropping the app container puts its files back in the base', async () => {
