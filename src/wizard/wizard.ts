@@ -187,7 +187,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
 
       // 3. what to do with the result
       const signKey = given.signKey !== undefined ? given.signKey : (await ask.text('signKey', 'Private key (PEM) to sign the revision (empty: unsigned)')).trim() || null;
-      const boot = false;
+      const boot = given.boot ?? (await ask.confirm('boot', 'Boot the result in the runtime now and show each container\'s status?', true));
 
       const stage = join(work, 'out');
       await mkdir(stage);
@@ -197,6 +197,8 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
       let valid = false;
       const planFile = join(stage, 'plan.json');
       let data: Parameters<typeof writeReport>[1] | undefined;
+      let bootLines = '';
+      let bootRows: { check: string; ok: boolean; message: string }[] = [];
       await runTasks(
         [
           {
@@ -217,17 +219,28 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
               const sizes = planSizes(split);
               const validation = await progress.phase('validate', () => validatePath(repoDir, { mode: 'lenient' }));
               valid = validation.valid;
+              if (boot && valid) {
+                const { bootCheck, formatBootCheck } = await import('../../runtime/boot-check.ts');
+                const booted = await progress.phase('boot in the runtime', () => bootCheck(repoDir, { timeout: 60 }));
+                bootLines = formatBootCheck(booted);
+                valid = booted.ok;
+                bootRows = booted.containers.map((c) => ({ check: `boot ${c.name}`, ok: c.reached, message: `${c.status} (goal ${c.status_goal}, group ${c.group})` }));
+                if (booted.refused) bootRows.push({ check: 'boot', ok: false, message: booted.refused });
+              }
               const st = await stat(input);
               data = reportFromConvert(built.report, [{ file: basename(input), format: String(built.report.source?.['format'] ?? ''), bytes: st.size }], {
                 validation,
                 removedBytes: new Map(sizes.removed.map((r) => [r.path, r.bytes])),
               });
+              data.validation.push(...bootRows);
             },
           },
         ],
         ask,
         tty,
       );
+
+      if (bootLines) ask.say(bootLines);
 
       // 4. the record of the session, the report, and the rename that makes it all appear at once
       const answers: Answers = { '#spec': ANSWERS_SPEC, input, trust, acceptUnverified, initrd, edits, boot, signKey, output };
