@@ -161,3 +161,16 @@ test('extents that map the same blocks again and again are refused once they exc
   sh('debugfs', ['-w', '-f', join(dir, 'cmds'), img]);
   await lsFails(img, /covers more blocks than the 4096-block filesystem has/);
 });
+
+test('with metadata_csum, a changed group descriptor fails its checksum', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  // 1 KiB blocks: the descriptors start at block 2; flip a bit of group 0's free-blocks count (0x0c).
+  const fh = await open(img, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, 2048 + 0x0c);
+  b[0]! ^= 1;
+  await fh.write(b, 0, 1, 2048 + 0x0c);
+  await fh.close();
+  await lsFails(img, /group 0's descriptor fails its metadata_csum checksum/);
+});

@@ -62,3 +62,14 @@ export function inodeChecksumOk(seed: number, ino: number, raw: Buffer): boolean
   }
   return ((c & mask) >>> 0) === stored >>> 0;
 }
+
+/** ext4_group_desc_csum with metadata_csum: the low 16 bits of a CRC32C over group number and descriptor. */
+export function groupDescriptorChecksumOk(seed: number, group: number, desc: Buffer): boolean {
+  const le = Buffer.alloc(4);
+  le.writeUInt32LE(group);
+  let c = crc32c(seed, le);
+  c = crc32c(c, desc.subarray(0, 0x1e));
+  c = crc32c(c, ZERO2);
+  c = crc32c(c, desc.subarray(0x20));
+  return (c & 0xffff) === desc.readUInt16LE(0x1e);
+}

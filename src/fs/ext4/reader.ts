@@ -5,7 +5,7 @@ import { readPieces, type Piece } from '../disk/pieces.ts';
 import type { Entry, FileTree } from '../file-tree.ts';
 import type { RandomAccessSource } from '../source.ts';
 import { BlockMapper } from './block-map.ts';
-import { inodeChecksumOk } from './checksum.ts';
+import { groupDescriptorChecksumOk, inodeChecksumOk } from './checksum.ts';
 import { parseDirBlock, type DirEntry } from './directory.ts';
 import { deviceNumber, FL_ENCRYPT, FL_EXTENTS, FL_INLINE_DATA, parseInode, type Inode } from './inode.ts';
 import { groupDescriptorOffset, INCOMPAT_64BIT, INCOMPAT_FILETYPE, readSuperblock, type Superblock } from './superblock.ts';
@@ -20,9 +20,9 @@ const INLINE_DATA_XATTR = 'system.data';
 
 /**
  * Open an ext2, ext3 or ext4 image as a FileTree. Pure TypeScript, read-only, no mount.
- * With metadata_csum the superblock and every inode read are checked against their CRC32C; group
- * descriptor, extent, directory and xattr block checksums are not verified, but every structure is bounds-
- * and sanity-checked, so corruption ends in an InvalidInputError rather than a hang or a wild read.
+ * With metadata_csum the superblock, group descriptors and every inode read are checked against their
+ * CRC32C; extent, directory and xattr block checksums are not verified, but every structure is bounds- and
+ * sanity-checked, so corruption ends in an InvalidInputError rather than a hang or a wild read.
  */
 export async function openExt4(src: RandomAccessSource): Promise<FileTree> {
   const sb = await readSuperblock(src);
@@ -32,6 +32,8 @@ export async function openExt4(src: RandomAccessSource): Promise<FileTree> {
 class Ext4Tree implements FileTree {
   private readonly meta: CachedReader;
   private readonly mapper: BlockMapper;
+  /** Groups whose descriptor passed its checksum. */
+  private readonly checkedGroups = new Set<number>();
   /** Sectors an xattr block accounts for in i_blocks (a cluster with bigalloc). */
   private readonly eaSectors: number;
 
@@ -54,6 +56,10 @@ class Ext4Tree implements FileTree {
     const group = Math.floor((ino - 1) / sb.inodesPerGroup);
     const index = (ino - 1) % sb.inodesPerGroup;
     const desc = await this.meta.read(groupDescriptorOffset(sb, group), sb.descSize);
+    if (sb.checksumSeed !== undefined && !this.checkedGroups.has(group)) {
+      if (!groupDescriptorChecksumOk(sb.checksumSeed, group, desc)) throw this.corrupt(`group ${group}'s descriptor fails its metadata_csum checksum`);
+      this.checkedGroups.add(group);
+    }
     const table = desc.readUInt32LE(8) + (sb.featureIncompat & INCOMPAT_64BIT && sb.descSize >= 64 ? desc.readUInt32LE(0x28) * 2 ** 32 : 0);
     const tableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
     if (table < 1 || table + tableBlocks > sb.blocksCount) throw this.corrupt(`group ${group}'s inode table at block ${table} lies outside the filesystem`);
