@@ -1,4 +1,5 @@
-// convert of a ~128 MB Mender rootfs artifact against the native manual pipeline doing the least comparable
+// convert of a ~128 MB Mender rootfs artifact (busybox, a Debian kernel with part of its modules, firmware, an app,
+// updater leftovers, filler) against the native manual pipeline doing the least comparable
 // work (payload out of the artifact with tar, files out of ext4 with debugfs rdump, mksquashfs, sha256sum),
 // then the same conversion of a ~1 GB artifact to show peak RSS stays flat as the image grows.
 import { spawnSync } from 'node:child_process';
@@ -21,8 +22,23 @@ const NATIVE = [
   'sha256sum "$2/root.squashfs" > /dev/null',
 ].join('\n');
 
-function sample(dir: string, extraMiB: number): string {
-  const r = spawnSync(build, [dir, '1.0', 'mender'], { env: { ...process.env, EXTRA_MB: String(extraMiB) }, stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * A real Debian kernel package for the sample (PVMIGRATE_KERNEL_DEB, or `apt-get download` of what
+ * linux-image-amd64 depends on); undefined when neither works, and the sample keeps its kernel-like file.
+ */
+function kernelDeb(dir: string): string | undefined {
+  if (process.env.PVMIGRATE_KERNEL_DEB) return process.env.PVMIGRATE_KERNEL_DEB;
+  const dep = spawnSync('apt-cache', ['depends', 'linux-image-amd64'], { encoding: 'utf8' });
+  const pkg = /Depends: (linux-image-\S+)/.exec(dep.stdout ?? '')?.[1];
+  if (!pkg) return undefined;
+  const dl = spawnSync('apt-get', ['download', pkg], { cwd: dir, stdio: 'ignore', timeout: 300_000 });
+  const deb = spawnSync('sh', ['-c', 'ls *.deb'], { cwd: dir, encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  return dl.status === 0 && deb ? join(dir, deb) : undefined;
+}
+
+function sample(dir: string, extraMiB: number, deb: string | undefined): string {
+  const env = { ...process.env, EXTRA_MB: String(extraMiB), ...(deb ? { KERNEL_DEB: deb } : {}) };
+  const r = spawnSync(build, [dir, '1.0', 'mender'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`samples/rootfs/build.sh failed: ${r.stderr}`);
   spawnSync('cat', [join(dir, 'release.mender')], { stdio: 'ignore' });
   return join(dir, 'release.mender');
@@ -45,8 +61,12 @@ export async function bench(): Promise<void> {
   }
   const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-bench-convert-'));
   try {
+    const debDir = join(dir, 'deb');
+    await mkdir(debDir);
+    const deb = kernelDeb(debDir);
+    console.log(`  kernel: ${deb ? `Debian package ${deb.split('/').pop()} (vmlinuz + drivers/net/ethernet modules)` : 'kernel-like sample file (no Debian kernel package available)'}`);
     const small = join(dir, 'small');
-    const artifact = sample(small, 120);
+    const artifact = sample(small, 100, deb);
     const mib = (statSync(artifact).size / 1048576).toFixed(0);
     const natives: Measurement[] = [];
     for (let i = 0; i < 2; i++) {
@@ -61,7 +81,7 @@ export async function bench(): Promise<void> {
     await rm(small, { recursive: true, force: true });
 
     const big = join(dir, 'big');
-    const bigArtifact = sample(big, 1000);
+    const bigArtifact = sample(big, 980, deb);
     const large = await ours(big, bigArtifact, 1);
     console.log(
       `  ${(statSync(bigArtifact).size / 1048576).toFixed(0)} MiB artifact: pvmigrate ${large.seconds.toFixed(2)} s, peak RSS ${large.maxRssMiB.toFixed(0)} MiB ` +

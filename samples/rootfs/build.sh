@@ -9,7 +9,8 @@
 # OUT/release.raucb (verity) and OUT/release.swu (CMS), both signed by OUT/keys/signer.pem issued by OUT/keys/ca.pem.
 # Everything in the rootfs has a fixed mtime and only /opt/sensor/etc/sensor.conf depends on VERSION,
 # so two versions differ by exactly one line of the app.
-# EXTRA_MB=N adds an N-MiB incompressible blob under /usr/share/sample (benchmarks grow the image with it).
+# EXTRA_MB=N adds an N-MiB incompressible blob under /usr/share/sample (benchmarks grow the image with it);
+# KERNEL_DEB=FILE takes the kernel and some modules from a Debian linux-image package.
 set -euo pipefail
 out=$1
 version=$2
@@ -43,6 +44,21 @@ for m in e1000e r8169; do printf 'ELF module %s\n' "$m" > "lib/modules/6.1.0-sam
 printf 'kernel/drivers/net/e1000e.ko:\nkernel/drivers/net/r8169.ko:\n' > lib/modules/6.1.0-sample/modules.dep
 filler firmware 4096 > lib/firmware/brcm/brcmfmac43455-sdio.bin
 ln lib/firmware/brcm/brcmfmac43455-sdio.bin lib/firmware/brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.bin
+
+# KERNEL_DEB=linux-image-….deb: a real Debian kernel and a subset of its modules (networking drivers) instead.
+if [ -n "${KERNEL_DEB:-}" ]; then
+  kx=$out/kernel-deb
+  rm -rf "$kx"
+  dpkg-deb -x "$KERNEL_DEB" "$kx"
+  kver=$(ls "$kx/lib/modules" | head -n 1)
+  rm -f boot/vmlinuz-6.1.0-sample
+  rm -rf lib/modules/6.1.0-sample
+  cp "$kx/boot/vmlinuz-$kver" "boot/vmlinuz-$kver"
+  mkdir -p "lib/modules/$kver/kernel/drivers/net"
+  cp -a "$kx/lib/modules/$kver/kernel/drivers/net/ethernet" "lib/modules/$kver/kernel/drivers/net/"
+  cp "$kx/lib/modules/$kver"/modules.* "lib/modules/$kver/"
+  rm -rf "$kx"
+fi
 
 # The app: its config carries the release, so releases differ by one line.
 printf 'release=%s\ninterval=5\n' "$version" > opt/sensor/etc/sensor.conf
