@@ -137,8 +137,8 @@ async function payloadTree(p: Payload, scratch: string, file: string): Promise<{
 
 /**
  * Open a conversion input by content: a .mender/.raucb/.swu artifact (verified with the trust flags), a raw
- * ext4/squashfs image, a partitioned disk image, a docker save / OCI image archive or a root filesystem tarball. `scratch` holds decoded copies of payloads the importer
- * cannot walk in place; the caller removes it.
+ * ext4/squashfs image, a partitioned disk image, a docker save / OCI image archive or a root filesystem
+ * tarball. `scratch` holds decoded copies of payloads the importer cannot walk in place; the caller removes it.
  */
 export async function openSource(file: string, trust: TrustOptions, scratch: string, displayName = basename(file)): Promise<OpenedSource> {
   const { sha256, size } = await hashFile(file);
