@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmod, chown, link, mkdir, readFile, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openDirTree } from '../src/fs/dir-tree.ts';
@@ -143,6 +144,11 @@ async function buildTree(root: string): Promise<void> {
   await symlink('usr/lib', join(root, 'lib'));
   await symlink('/nonexistent/target', join(root, 'dangling'));
   sh('mkfifo', [join(root, 'fifo')]);
+  // A unix socket: Node unlinks its listening path on close, so keep a second link to the inode.
+  const server = createServer();
+  await new Promise<void>((res) => server.listen(join(root, '.listening'), res));
+  await link(join(root, '.listening'), join(root, 'socket'));
+  await new Promise<void>((res) => server.close(() => res()));
   // Content: random (incompressible), text (compressible), block-boundary sizes and duplicates.
   let seed = 12345;
   const random = (n: number) => {
@@ -176,6 +182,12 @@ async function buildTree(root: string): Promise<void> {
   sh('setfattr', ['-n', 'user.comment', '-v', 'hello world', join(root, 'etc', 'passwd')]);
   sh('setfattr', ['-n', 'user.binary', '-v', '0sAAECAwQ=', join(root, 'usr', 'lib', 'text-1m')]);
   sh('setfattr', ['-n', 'user.dir', '-v', 'on a dir', join(root, 'usr')]);
+  // One value in two different xattr sets: mksquashfs stores it once, out of line.
+  const shared = '0s' + random(300).toString('base64');
+  for (const [f, x] of [['exactly-128k', '1'], ['block-plus-one', '2']]) {
+    sh('setfattr', ['-n', 'user.shared', '-v', shared, join(root, 'usr', 'lib', f!)]);
+    sh('setfattr', ['-n', 'user.x', '-v', x!, join(root, 'usr', 'lib', f!)]);
+  }
   // 20,000 entries in one directory.
   const many = join(root, 'many');
   for (let i = 0; i < 20_000; i += 500) {
