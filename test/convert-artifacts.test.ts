@@ -180,7 +180,7 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
 
   it('fleet 1.0 → 1.1 (one app line): ≤ 1% of the artifact to ship, only the app layer changes, no reboot', async () => {
     const out = join(dir, 'fleet');
-    const r = await runCli(['fleet', rel('1.0', 'release.mender'), rel('1.1', 'release.mender'), '-o', out, '--json']);
+    const r = await runCli(['fleet', rel('1.0', 'release.mender'), rel('1.1', 'release.mender'), '-o', out, '--json', '--initrd', rel('1.0', 'initrd.img')]);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { steps: { revision: string; artifactBytes: number; bytesToShip: number; ratio: number; reboot: boolean; changedObjects: string[]; changedKeys: string[] }[] };
     const [first, second] = doc.steps;
@@ -194,6 +194,7 @@ describe('convert: sample releases made by the real mender-artifact, rauc and a 
     const s2 = state(join(out, second!.revision));
     assert.equal(s1['os/root.squashfs'], s2['os/root.squashfs']);
     assert.equal(readFileSync(join(out, second!.revision, '.pvr/config'), 'utf8'), '{"ObjectsDir":"../objects"}');
+    for (const step of [first!, second!]) assert.equal((await runCli(['validate', join(out, step.revision)])).code, 0, `validate ${step.revision}`);
     // The device-side cost is the new object's size, measured on disk.
     const ovl = s2['sensor/root.ovl.squashfs'] as string;
     assert.equal(second!.bytesToShip, readFileSync(join(out, 'objects', ovl)).length);
