@@ -102,3 +102,14 @@ test('openDirTree reports what find/stat/getfattr report', { skip: needTool('get
 test('openDirTree on a missing path is an environment error naming it', async () => {
   await assert.rejects(openDirTree('/nonexistent/pvmigrate-dir'), (e: Error & { exitCode?: number; file?: string }) => e.exitCode === 2 && e.file === '/nonexistent/pvmigrate-dir');
 });
+
+test('a file that vanished after the walk fails its stream with a typed error naming it', { skip: needTool('getfattr') }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'gone'), 'x');
+  const tree = await openDirTree(dir);
+  const entries: Entry[] = [];
+  for await (const e of tree.walk()) entries.push(e);
+  const { rm } = await import('node:fs/promises');
+  await rm(join(dir, 'gone'));
+  await assert.rejects(hashOf(tree.open(entries.find((e) => e.path === '/gone')!)), (e: Error & { code?: string; file?: string }) => e.code === 'not-found' && e.file === join(dir, 'gone'));
+});

@@ -3,7 +3,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { EnvironmentError, fromSystemError } from '../errors.ts';
 import { compareNames, type Entry, type EntryType, type FileTree } from './file-tree.ts';
 
@@ -169,7 +169,13 @@ export async function openDirTree(path: string, options: DirTreeOptions = {}): P
       yield* walkDir('/');
     },
     open(entry: Entry): Readable {
-      return createReadStream(hostPath(entry.path));
+      // Errors become typed PvErrors naming the host file, like every other reader's.
+      const file = hostPath(entry.path);
+      const input = createReadStream(file);
+      const out = new PassThrough();
+      input.on('error', (err) => out.destroy(fromSystemError(err, file)));
+      out.on('close', () => input.destroy());
+      return input.pipe(out);
     },
     async close() {},
   };
