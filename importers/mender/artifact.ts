@@ -1,13 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { InvalidInputError } from '../../src/errors.ts';
 import type { FileTree } from '../../src/fs/file-tree.ts';
-import { FileSource, type RandomAccessSource } from '../../src/fs/source.ts';
+import type { RandomAccessSource } from '../../src/fs/source.ts';
+import { openTempCopy } from '../../src/fs/temp-image.ts';
 import { tarStream } from '../../src/fs/tar/stream.ts';
 import type { Artifact, Payload, PayloadKind } from '../types.ts';
 import type { TarMember } from '../../src/fs/tar/stream.ts';
@@ -127,36 +123,10 @@ function payloadOf(src: RandomAccessSource, p: PayloadInfo, f: DataFile): Payloa
  * pass), else decoded once into a hash-checked temp file that the tree's close() removes.
  */
 async function treeOf(src: RandomAccessSource, f: DataFile, stream: () => Readable): Promise<FileTree> {
+  const name = `${src.name}:${manifestPath(f)}`;
+  if (!f.stored) return openTempCopy(stream, name, { prefix: 'pvmigrate-mender-' });
   const { openImage } = await import('../../src/fs/open-image.ts');
-  if (f.stored) return openImage(src.slice(f.stored.offset, f.stored.size, `${src.name}:${manifestPath(f)}`));
-  const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-mender-'));
-  const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
-  try {
-    const path = join(dir, f.name);
-    // A private temp file (no rename or fsync needed); a hash mismatch fails the copy before openImage sees it.
-    await pipeline(stream(), createWriteStream(path));
-    const image = await FileSource.open(path);
-    const named = image.slice(0, image.size, `${src.name}:${manifestPath(f)}`);
-    const tree = await openImage(named).catch(async (err) => {
-      await image.close();
-      throw err;
-    });
-    return {
-      walk: () => tree.walk(),
-      open: (e) => tree.open(e),
-      close: async () => {
-        try {
-          await tree.close();
-        } finally {
-          await image.close();
-          await cleanup();
-        }
-      },
-    };
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
+  return openImage(src.slice(f.stored.offset, f.stored.size, name));
 }
 
 function formatMap(m: Record<string, unknown>, indent: string): string[] {

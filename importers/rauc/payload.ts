@@ -4,7 +4,7 @@ import { EnvironmentError, InvalidInputError } from '../../src/errors.ts';
 import type { Payload } from '../types.ts';
 import { readSmall, type Bundle } from './bundle.ts';
 import { casyncBlobStream, parseCaibx } from './casync.ts';
-import { openImageTree } from './image-tree.ts';
+import { openTempCopy } from '../../src/fs/temp-image.ts';
 import type { ImageType, ManifestImage } from './manifest.ts';
 
 const BLOCK_HASH_INDEX = 'block-hash-index';
@@ -114,6 +114,6 @@ export function imagePayload(bundle: Bundle, img: ManifestImage, ctx: { file: st
       .catch((e: Error) => out.destroy(e));
     return out;
   };
-  if (TREE_TYPES.has(img.type)) payload.tree = () => openImageTree(`${file} (${img.filename})`, () => payload.stream());
+  if (TREE_TYPES.has(img.type)) payload.tree = () => openTempCopy(() => payload.stream(), `${file} (${img.filename})`, { prefix: 'pvmigrate-rauc-' });
   return payload;
 }

@@ -4,18 +4,14 @@
  * encrypt second. Payload.tree() opens the decoded content through the filesystem layer.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createUnzip } from 'node:zlib';
 import { ByteSum, cpioChecksumError, type CpioMember } from '../../src/archive/cpio.ts';
 import { decompressStream } from '../../src/fs/compression.ts';
-import { InvalidInputError, PvError, fromSystemError } from '../../src/errors.ts';
-import type { FileTree } from '../../src/fs/file-tree.ts';
-import { FileSource, type RandomAccessSource } from '../../src/fs/source.ts';
+import { InvalidInputError, PvError } from '../../src/errors.ts';
+import type { RandomAccessSource } from '../../src/fs/source.ts';
+import { openTempCopy } from '../../src/fs/temp-image.ts';
 import type { Payload, PayloadKind } from '../types.ts';
 import { aesDecipher, type AesKey } from './aes.ts';
 import { lz4FrameDecoder } from './lz4-frame.ts';
@@ -211,40 +207,8 @@ export function makePayload({ src, member, entry, decoding, aes, imageKind }: Pa
       const { openImage } = await import('../../src/fs/open-image.ts');
       const open = archive ? openTar : openImage;
       if (!needsDecoding(entry)) return open(src.slice(member.dataOffset, member.size, `${file} (${member.name})`));
-      return openDecodedCopy(stream, `${file} (${member.name}, decoded)`, open);
+      return openTempCopy(stream, `${file} (${member.name}, decoded)`, { prefix: 'pvmigrate-swu-', open });
     };
   }
   return payload;
-}
-
-/** Decode into a private temp file (verified while written) and open that; close() removes it. */
-async function openDecodedCopy(stream: () => Readable, name: string, open: (s: RandomAccessSource) => Promise<FileTree>): Promise<FileTree> {
-  const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-swu-'));
-  const remove = () => rm(dir, { recursive: true, force: true });
-  try {
-    const tmp = join(dir, 'payload');
-    await pipeline(stream(), createWriteStream(tmp)).catch((err: unknown) => {
-      throw err instanceof PvError ? err : fromSystemError(err, tmp);
-    });
-    const fileSrc = await FileSource.open(tmp);
-    const tree = await open(fileSrc.slice(0, fileSrc.size, name)).catch(async (err: unknown) => {
-      await fileSrc.close();
-      throw err;
-    });
-    return {
-      walk: () => tree.walk(),
-      open: (e) => tree.open(e),
-      close: async () => {
-        try {
-          await tree.close();
-        } finally {
-          await fileSrc.close();
-          await remove();
-        }
-      },
-    };
-  } catch (err) {
-    await remove();
-    throw err;
-  }
 }
