@@ -25,7 +25,10 @@ const fiveContainers: ContainerDef[] = [
     group: 'platform',
     overlay: 'permanent',
     config: { 'etc/pv-test.conf': 'from-config-overlay\n' },
-    init: prelude + 'echo "config=$(cat $R/etc/pv-test.conf)"\nn=$(cat $R/var/boots 2>/dev/null || echo 0); n=$((n+1)); echo $n > $R/var/boots; echo boots=$n\n' + idle,
+    // A pvr docker volume: permanent storage bind-mounted by an lxc.mount.entry (namespace driver only).
+    volumes: { 'docker--data': 'permanent' },
+    lxcExtra: ['lxc.mount.entry = /volumes/plat/docker--data data none bind,rw,create=dir 0 0'],
+    init: prelude + 'echo "config=$(cat $R/etc/pv-test.conf)"\nn=$(cat $R/var/boots 2>/dev/null || echo 0); n=$((n+1)); echo $n > $R/var/boots; echo boots=$n\nmkdir -p $R/data; echo $n > $R/data/volume-boots\n' + idle,
   },
   {
     name: 'ready',
@@ -167,6 +170,7 @@ async function scenario(t: import('node:test').TestContext, driver: 'namespace' 
   t.after(() => rt2.child.kill('SIGKILL'));
   await waitFor(ctrlPath, allAtGoal, 'every status goal, second boot');
   assert.match(consoleOf(storage, 'plat'), /boots=1\n[^]*boots=2\n/);
+  if (driver === 'namespace') assert.equal(readFileSync(join(storage, 'disks/perm/plat/docker--data/volume-boots'), 'utf8'), '2\n', 'volume bound from disks/perm');
   assert.equal(consoleOf(storage, 'ready').match(/boot-marker=absent/g)?.length, 2);
   assert.equal((await ctrl(ctrlPath, 'POST', '/commands', { op: 'REBOOT_DEVICE' })).status, 200);
   assert.equal(await rt2.exit, 3, 'reboot asks the supervisor for a fresh start');

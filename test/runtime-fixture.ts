@@ -27,6 +27,8 @@ export interface ContainerDef {
   overlay?: 'boot' | 'permanent' | 'revision';
   /** `_config/<name>/<path>` files. */
   config?: Record<string, string>;
+  /** Extra run.json storage volumes (name → persistence), e.g. pvr's docker-… volumes. */
+  volumes?: Record<string, 'permanent' | 'revision' | 'boot'>;
   /** Copy curl and its libraries into the tree. */
   curl?: boolean;
   lxcExtra?: string[];
@@ -80,7 +82,7 @@ export async function buildRevision(dir: string, containers: ContainerDef[], opt
       config: 'lxc.container.conf',
       name: c.name,
       'root-volume': 'root.squashfs',
-      storage: { 'lxc-overlay': { persistence: c.overlay ?? 'boot' } },
+      storage: { ...Object.fromEntries(Object.entries(c.volumes ?? {}).map(([k, v]) => [k, { persistence: v }])), 'lxc-overlay': { persistence: c.overlay ?? 'boot' } },
       type: 'lxc',
       volumes: [],
     };
