@@ -154,12 +154,13 @@ async function until(f: () => Promise<boolean>): Promise<void> {
 }
 
 /** Time to apply an in-place update (LOCAL_RUN → every goal reached, TESTING) and a reboot update (LOCAL_RUN → the try reaches its goals after the restart). */
-async function updates(dir: string, driver: string): Promise<void> {
+export async function updates(dir: string, driver: string): Promise<void> {
   const base = five.map((c) => ({ ...c, init: `echo v1\n${c.init}` }));
+  const u0 = await buildRevision(join(dir, 'u0'), base);
   const inPlace = await buildRevision(join(dir, 'u1'), base.map((c) => (c.name === 'b5' ? { ...c, init: `echo v2\n${idle}` } : c)));
   const reboot = await buildRevision(join(dir, 'u2'), base.map((c) => (c.name === 'b1' || c.name === 'b5' ? { ...c, init: `echo v3\n${idle}` } : c)));
   const storage = join(dir, 'ustorage');
-  sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', join(dir, 'repo'), '--storage', storage]);
+  sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', u0, '--storage', storage]);
   const ctrlPath = join(dir, 'u-ctrl');
   const opts = ['--commit-delay', '0.1'];
   let rt = startRuntime(storage, ctrlPath, driver, opts);
