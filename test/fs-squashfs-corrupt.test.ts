@@ -41,6 +41,7 @@ const tools = needTool('mksquashfs');
 
 describe('corrupt squashfs images', { skip: tools, timeout: 120_000 }, () => {
   let image: Buffer;
+  const byCompressor = new Map<string, Buffer>();
   let uncompressed: Buffer;
   let plain: Buffer;
   before(async () => {
@@ -59,6 +60,10 @@ describe('corrupt squashfs images', { skip: tools, timeout: 120_000 }, () => {
       sh('setfattr', ['-n', 'user.k', '-v', 'v', join(root, 'a', 'text')]);
       sh('mksquashfs', [root, join(dir, 'img'), '-quiet', '-no-progress']);
       image = await readFile(join(dir, 'img'));
+      for (const comp of ['xz', 'zstd', 'lz4', 'lzo']) {
+        sh('mksquashfs', [root, join(dir, comp), '-comp', comp, '-quiet', '-no-progress']);
+        byCompressor.set(comp, await readFile(join(dir, comp)));
+      }
       sh('mksquashfs', [root, join(dir, 'raw'), '-noI', '-noD', '-noF', '-noX', '-quiet', '-no-progress']);
       uncompressed = await readFile(join(dir, 'raw'));
       // Uncompressed metadata so the test can patch inodes and listings in place.
@@ -110,6 +115,21 @@ describe('corrupt squashfs images', { skip: tools, timeout: 120_000 }, () => {
       if ((await expectTypedOutcome(copy, `flip at ${at}`)) === 'rejected') rejected++;
     }
     assert.ok(rejected > 50, `only ${rejected} of 400 flips were detected`);
+  });
+
+  test('100 flips per compressor (xz, zstd, lz4, lzo): decoders fail cleanly on corrupt blocks', async () => {
+    let seed = 4242;
+    const next = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed);
+    for (const [comp, img] of byCompressor) {
+      const used = Number(img.readBigUInt64LE(40));
+      assert.equal(await readAll(img), 7, `${comp} pristine`);
+      for (let i = 0; i < 100; i++) {
+        const copy = Buffer.from(img);
+        const at = 96 + (next() % (used - 96));
+        copy[at] ^= 1 + (next() % 255);
+        await expectTypedOutcome(copy, `${comp} flip at ${at}`);
+      }
+    }
   });
 
   test('a directory that contains its ancestor is a loop, reported as such', async () => {
