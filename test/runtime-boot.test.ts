@@ -205,3 +205,30 @@ test('bootCheck: every goal reached → ok; a container that cannot start → no
   assert.match(formatBootCheck(r2), /FAIL broken \(platform\): STOPPED, goal STARTED\n\s+\| cannot find \/etc\/broken.conf/);
   assert.match(bootCheckJunit(r2), /<testsuite name="pvmigrate boot" tests="2" failures="1"[^]*<testcase classname="boot.platform" name="broken"><failure message="STOPPED, goal STARTED">cannot find \/etc\/broken.conf<\/failure>/);
 });
+
+test('LOCAL_RUN counts retries: at PV_REVISION_RETRIES the step is WONTGO; only locals/<name> can be installed', { skip: needTool('mksquashfs') }, async (t) => {
+  const { Updater } = await import('../runtime/update.ts');
+  const dir = await tempDir(t);
+  const repo = await buildRevision(dir, one);
+  const storageDir = join(dir, 'storage');
+  await deployFrom(repo, storageDir);
+  const storage = new Storage(storageDir);
+  const calls: string[] = [];
+  const updater = new Updater({
+    storage,
+    log: quiet,
+    secureboot: 'disabled',
+    maxRetries: 2,
+    current: () => undefined,
+    reboot: (reason) => void calls.push(`reboot ${reason}`),
+    transition: async (rev) => void calls.push(`transition ${rev}`),
+  });
+  const text = await readFile(join(repo, '.pvr/json'));
+  assert.deepEqual(await updater.installStep('7', text), { status: 400, error: 'only locals/<name> revisions can be installed through the control socket' });
+  assert.deepEqual(await updater.installStep('locals/x', text), { status: 200 });
+  await storage.writeProgress('locals/x', { status: 'ERROR', 'status-msg': 'Status goal not reached', progress: 100, retries: 2 });
+  assert.deepEqual(await updater.run('locals/x'), { status: 200 });
+  assert.deepEqual(await storage.readProgress('locals/x'), { status: 'WONTGO', 'status-msg': 'Max update processing retries reached', progress: 100, retries: 3 });
+  assert.deepEqual(calls, []);
+  assert.deepEqual(await updater.run('locals/nope'), { status: 404, error: 'Step not found' });
+});
