@@ -67,20 +67,25 @@ test('a directory linked into its own subdirectory (a loop) is detected', { skip
   await lsFails(img, /loops/);
 });
 
-test('an extent tree whose leaf claims to be an index is refused', { skip }, async (t) => {
-  const dir = await tempDir(t);
-  const img = await smallImage(dir);
-  const ex = sh('debugfs', ['-R', 'ex /frag', img]);
-  // "0/ 1   1/  1     0 -    79  1234           80": the index entry's physical block is the leaf.
-  const m = /^\s*0\/\s*1\s+\d+\/\s*\d+\s+\d+\s*-\s*\d+\s+(\d+)/m.exec(ex);
-  assert.ok(m, `frag has a depth-1 extent tree:\n${ex}`);
-  const leaf = Number(m[1]);
-  const fh = await open(img, 'r+');
-  const depth = Buffer.alloc(2);
-  depth.writeUInt16LE(1);
-  await fh.write(depth, 0, 2, leaf * 1024 + 6);
-  await fh.close();
-  await lsFails(img, /extent tree depth 1 is invalid/);
+test('an extent tree whose leaf claims to be an index is refused (by checksum, and by structure without one)', { skip }, async (t) => {
+  for (const [features, expected] of [
+    [[], /extent block \d+ fails its metadata_csum checksum/],
+    [['-O', '^metadata_csum'], /extent tree depth 1 is invalid/],
+  ] as const) {
+    const dir = await tempDir(t);
+    const img = await smallImage(dir, [...features]);
+    const ex = sh('debugfs', ['-R', 'ex /frag', img]);
+    // "0/ 1   1/  1     0 -    79  1234           80": the index entry's physical block is the leaf.
+    const m = /^\s*0\/\s*1\s+\d+\/\s*\d+\s+\d+\s*-\s*\d+\s+(\d+)/m.exec(ex);
+    assert.ok(m, `frag has a depth-1 extent tree:\n${ex}`);
+    const leaf = Number(m[1]);
+    const fh = await open(img, 'r+');
+    const depth = Buffer.alloc(2);
+    depth.writeUInt16LE(1);
+    await fh.write(depth, 0, 2, leaf * 1024 + 6);
+    await fh.close();
+    await lsFails(img, expected);
+  }
 });
 
 test('a file size beyond what the block map can address is refused', { skip }, async (t) => {
@@ -173,4 +178,30 @@ test('with metadata_csum, a changed group descriptor fails its checksum', { skip
   await fh.write(b, 0, 1, 2048 + 0x0c);
   await fh.close();
   await lsFails(img, /group 0's descriptor fails its metadata_csum checksum/);
+});
+
+test('with metadata_csum, a changed directory block or xattr block fails its checksum', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const img = await smallImage(dir);
+  const flip = async (at: number) => {
+    const fh = await open(img, 'r+');
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, at);
+    b[0]! ^= 0x20;
+    await fh.write(b, 0, 1, at);
+    await fh.close();
+  };
+  const pristine = await readFile(img);
+  // /dir holds "file" and "sub": its one block starts with ".", ".." and then "file" at byte 24.
+  const dirBlock = Number(sh('debugfs', ['-R', 'blocks /dir', img]).trim());
+  await flip(dirBlock * 1024 + 24 + 8);
+  await lsFails(img, /directory \/dir \(inode \d+\): a directory block fails its metadata_csum checksum/);
+
+  await writeFile(img, pristine);
+  await writeFile(join(dir, 'value'), 'v'.repeat(400));
+  sh('debugfs', ['-w', '-R', `ea_set -f ${join(dir, 'value')} /dir/file user.large`, img]);
+  const acl = Number(/File ACL: (\d+)/.exec(sh('debugfs', ['-R', 'stat /dir/file', img]))![1]);
+  assert.ok(acl > 0, 'the 400-byte value went to an xattr block');
+  await flip(acl * 1024 + 1000);
+  await lsFails(img, new RegExp(`xattr block ${acl} fails its metadata_csum checksum`));
 });

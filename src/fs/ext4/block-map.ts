@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../../errors.ts';
 import type { CachedReader } from '../disk/cached-reader.ts';
+import { extentBlockChecksumOk, inodeSeed } from './checksum.ts';
 import { FL_EXTENTS, type Inode } from './inode.ts';
 import type { Superblock } from './superblock.ts';
 
@@ -97,6 +98,10 @@ export class BlockMapper {
         const child = e.readUInt32LE(4) + e.readUInt16LE(8) * 2 ** 32;
         this.checkRange(inode, child, 1);
         const block = await this.meta.read(child * this.sb.blockSize, this.sb.blockSize);
+        const seed = this.sb.checksumSeed;
+        if (seed !== undefined && !extentBlockChecksumOk(inodeSeed(seed, inode.ino, inode.generation), block)) {
+          throw this.corrupt(inode, `extent block ${child} fails its metadata_csum checksum`);
+        }
         yield* this.extentNode(inode, block, depth - 1, state, limit);
       }
     }

@@ -34,15 +34,20 @@ export function superblockChecksumOk(superblock: Buffer): boolean {
   return crc32c(0xffffffff, superblock.subarray(0, 0x3fc)) === superblock.readUInt32LE(0x3fc);
 }
 
+/** The per-inode seed (ext4's i_csum_seed): the filesystem seed extended with inode number and generation. */
+export function inodeSeed(seed: number, ino: number, generation: number): number {
+  const le = Buffer.alloc(8);
+  le.writeUInt32LE(ino, 0);
+  le.writeUInt32LE(generation, 4);
+  return crc32c(seed, le);
+}
+
 /**
- * ext4_inode_csum: seeded with the inode number and generation, over the whole on-disk inode with the two
- * checksum halves read as zero; only the low 16 bits are stored when i_extra_isize does not cover the high half.
+ * ext4_inode_csum: from the inode's seed, over the whole on-disk inode with the two checksum halves read as
+ * zero; only the low 16 bits are stored when i_extra_isize does not cover the high half.
  */
 export function inodeChecksumOk(seed: number, ino: number, raw: Buffer): boolean {
-  const le = Buffer.alloc(4);
-  le.writeUInt32LE(ino);
-  let c = crc32c(seed, le);
-  c = crc32c(c, raw.subarray(0x64, 0x68));
+  let c = inodeSeed(seed, ino, raw.readUInt32LE(0x64));
   c = crc32c(c, raw.subarray(0, 0x7c));
   c = crc32c(c, ZERO2);
   c = crc32c(c, raw.subarray(0x7e, 0x80));
@@ -61,6 +66,30 @@ export function inodeChecksumOk(seed: number, ino: number, raw: Buffer): boolean
     }
   }
   return ((c & mask) >>> 0) === stored >>> 0;
+}
+
+/** An extent tree block: the tail after eh_max entries holds the CRC32C of everything before it. */
+export function extentBlockChecksumOk(inodeSeedValue: number, block: Buffer): boolean {
+  const tail = 12 + 12 * block.readUInt16LE(4);
+  if (tail + 4 > block.length) return false;
+  return crc32c(inodeSeedValue, block.subarray(0, tail)) === block.readUInt32LE(tail);
+}
+
+/** A directory leaf block's last 12 bytes are a fake entry whose last 4 hold the CRC32C of the rest. */
+export function dirBlockChecksumOk(inodeSeedValue: number, block: Buffer): boolean {
+  const t = block.length - 12;
+  return crc32c(inodeSeedValue, block.subarray(0, t)) === block.readUInt32LE(t + 8);
+}
+
+/** An xattr block: seeded with its block number (64-bit), h_checksum (offset 0x10) read as zero. */
+export function xattrBlockChecksumOk(seed: number, blockNumber: number, block: Buffer): boolean {
+  const le = Buffer.alloc(8);
+  le.writeBigUInt64LE(BigInt(blockNumber));
+  let c = crc32c(seed, le);
+  c = crc32c(c, block.subarray(0, 0x10));
+  c = crc32c(c, Buffer.alloc(4));
+  c = crc32c(c, block.subarray(0x14));
+  return c === block.readUInt32LE(0x10);
 }
 
 /** ext4_group_desc_csum with metadata_csum: the low 16 bits of a CRC32C over group number and descriptor. */

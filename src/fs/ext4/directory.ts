@@ -16,16 +16,18 @@ function recLen(raw: number, blockSize: number): number {
 /**
  * Append the entries of one directory block (or an inline-data region) to `out`. htree directories are read
  * linearly: their index blocks look like one unused entry spanning the block, so they are skipped naturally.
- * An all-zero block (a hole) holds no entries.
+ * An all-zero block (a hole) holds no entries. Returns true when the record chain ends in a metadata_csum
+ * tail (inode 0, rec_len 12, name_len 0, type 0xde in the last 12 bytes): a leaf block with a checksum.
  */
-export function parseDirBlock(block: Buffer, blockSize: number, hasFileType: boolean, out: DirEntry[], where: string, file: string): void {
+export function parseDirBlock(block: Buffer, blockSize: number, hasFileType: boolean, out: DirEntry[], where: string, file: string): boolean {
   const bad = (what: string, at: number) =>
     new InvalidInputError('ext4-corrupt', `${where}: ${what} at byte ${at} of a directory block; the filesystem is corrupt (check it with 'e2fsck -fn')`, { file });
   let pos = 0;
   while (pos + 8 <= block.length) {
     const inode = block.readUInt32LE(pos);
     const rec = recLen(block.readUInt16LE(pos + 4), blockSize);
-    if (rec === 0 && inode === 0 && block.subarray(pos).every((b) => b === 0)) return;
+    if (rec === 0 && inode === 0 && block.subarray(pos).every((b) => b === 0)) return false;
+    if (inode === 0 && rec === 12 && pos + 12 === block.length && block[pos + 6] === 0 && block[pos + 7] === 0xde) return true;
     const nameLen = hasFileType ? block[pos + 6]! : block.readUInt16LE(pos + 6);
     if (rec < 8 || rec % 4 !== 0 || pos + rec > block.length) throw bad(`invalid record length ${rec}`, pos);
     if (inode !== 0) {
@@ -37,4 +39,5 @@ export function parseDirBlock(block: Buffer, blockSize: number, hasFileType: boo
     }
     pos += rec;
   }
+  return false;
 }

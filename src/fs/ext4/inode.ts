@@ -18,6 +18,8 @@ export interface Inode {
   size: number;
   nlink: number;
   flags: number;
+  /** i_generation: part of the seed of this inode's metadata checksums. */
+  generation: number;
   /** Seconds since the epoch, with the extra epoch bits of i_mtime_extra when the inode has them. */
   mtime: number;
   /** i_block: extent root, block pointers, inline data, fast symlink target or device number. */
@@ -63,6 +65,7 @@ export function parseInode(sb: Superblock, ino: number, raw: Buffer): Inode {
     size: raw.readUInt32LE(0x04) + raw.readUInt32LE(0x6c) * 2 ** 32,
     nlink: raw.readUInt16LE(0x1a),
     flags,
+    generation: raw.readUInt32LE(0x64),
     mtime,
     block: raw.subarray(0x28, 0x28 + 60),
     fileAcl: raw.readUInt32LE(0x68) + raw.readUInt16LE(0x76) * 2 ** 32,
