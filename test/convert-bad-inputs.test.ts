@@ -3,7 +3,9 @@ import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } fr
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot, runCli } from './helpers/cli.ts';
 import { needTool, privileged, sh } from './helpers/env.ts';
 
@@ -101,6 +103,22 @@ describe('convert: bad inputs exit 1 with a precise message and leave nothing be
     await refused([mender, '--plan', plan], /plan\.json: the plan names paths the source does not have: containers\.sensor\.paths \/opt\/not-there/);
     writeFileSync(plan, '{"#spec":"pvmigrate-plan@1"');
     await refused([mender, '--plan', plan], /plan\.json: not JSON/);
+  });
+
+  it('Ctrl-C during a conversion leaves neither the repo nor the work directory', async () => {
+    const big = join(dir, 'big');
+    sh(join(repoRoot, 'samples/rootfs/build.sh'), [big, '1.0', 'mender'], { env: { EXTRA_MB: '48' } });
+    const out = join(dir, 'interrupted');
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'convert', join(big, 'release.mender'), '-o', out], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const workDirs = () => readdirSync(dir).filter((n) => n.startsWith('.interrupted.pvmigrate-'));
+    const deadline = Date.now() + 30_000;
+    while (workDirs().length === 0 && Date.now() < deadline) await sleep(20);
+    assert.equal(workDirs().length, 1, 'the conversion started its work directory');
+    child.kill('SIGINT');
+    assert.equal(await exited, 'SIGINT');
+    assert.deepEqual(workDirs(), []);
+    assert.equal(existsSync(out), false);
   });
 
   it('an existing output directory is a usage/environment error (exit 2), left untouched', async () => {

@@ -8,7 +8,7 @@ import { initRepo } from '../revision/pvr-repo.ts';
 import { SYSTEM_SPEC, classifyKey, isSha256, type State } from '../revision/state.ts';
 import { openSource } from './open-source.ts';
 import { unzipIfNeeded } from './inputs.ts';
-import { convertInto, planFor, readPlan, refuseExisting, workDirFor, type ConvertReport } from './pipeline.ts';
+import { convertInto, planFor, readPlan, refuseExisting, removeOnSignal, workDirFor, type ConvertReport } from './pipeline.ts';
 import { silentProgress, type Progress } from './progress.ts';
 import { diffStates } from '../revision/diff.ts';
 
@@ -83,6 +83,7 @@ function revisionName(index: number, source: JsonObject): string {
 export async function fleet(inputs: string[], out: string, options: FleetOptions): Promise<FleetReport> {
   await refuseExisting(out);
   const work = await workDirFor(out);
+  const disarm = removeOnSignal(work);
   const progress = options.progress ?? silentProgress;
   try {
     const files = await expandInputs(inputs, work);
@@ -156,5 +157,6 @@ export async function fleet(inputs: string[], out: string, options: FleetOptions
     return { dir: resolve(out), objects: sizes.size, bytes: [...sizes.values()].reduce((a, b) => a + b, 0), steps, releases };
   } finally {
     await rm(work, { recursive: true, force: true });
+    disarm();
   }
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -62,6 +62,25 @@ export async function workDirFor(out: string): Promise<string> {
     throw fromSystemError(err, parent);
   });
   return mkdtemp(join(parent, `.${basename(out)}.pvmigrate-`));
+}
+
+/**
+ * Remove `dir` if the process is interrupted (Ctrl-C, SIGTERM) before the work finishes, then let the signal
+ * take its default course; `finally` blocks do not run on a signal. Returns the function that disarms it.
+ */
+export function removeOnSignal(dir: string): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    disarm();
+    rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, signal);
+  };
+  const disarm = () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return disarm;
 }
 
 /** Review extracts and the plan live beside the repo: `<repo>.pvmigrate/`. */
@@ -233,6 +252,7 @@ export async function convertInto(
 export async function convert(input: string, out: string, options: ConvertOptions): Promise<ConvertReport> {
   await refuseExisting(out, [reviewPathFor(out)]);
   const work = await workDirFor(out);
+  const disarm = removeOnSignal(work);
   const progress = options.progress ?? silentProgress;
   try {
     const src = await openInput(input, work, options.trust, progress);
@@ -265,12 +285,14 @@ export async function convert(input: string, out: string, options: ConvertOption
     }
   } finally {
     await rm(work, { recursive: true, force: true });
+    disarm();
   }
 }
 
 /** `--write-plan`: the detected plan for an input, written atomically; no repo is made. */
 export async function writePlan(input: string, planOut: string, options: ConvertOptions): Promise<Plan> {
   const work = await workDirFor(planOut);
+  const disarm = removeOnSignal(work);
   try {
     const src = await openInput(input, work, options.trust, silentProgress);
     try {
@@ -282,5 +304,6 @@ export async function writePlan(input: string, planOut: string, options: Convert
     }
   } finally {
     await rm(work, { recursive: true, force: true });
+    disarm();
   }
 }
