@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,14 +10,46 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
 }
 
-/** fsync a directory so a rename inside it is durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const h = await open(dir, 'r');
+/** fsync a file (its content) or a directory (names created or renamed in it), so it survives a power cut. */
+export async function fsyncPath(path: string): Promise<void> {
+  const h = await open(path, 'r');
   try {
     await h.sync();
   } finally {
     await h.close();
   }
+}
+
+/** fsync a directory so a rename inside it is durable. */
+export const fsyncDir: (dir: string) => Promise<void> = fsyncPath;
+
+/**
+ * Stream `data` into a new file at `path`, hashing while writing. Not yet durable: the caller checks the
+ * result and then publishes the file (publishTemp, or a link as the object store does). `mode` defaults to
+ * createWriteStream's (0o666 less the umask).
+ */
+export async function writeHashed(path: string, data: Readable, mode?: number): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  await pipeline(
+    data,
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        size += chunk.length;
+        yield chunk;
+      }
+    },
+    createWriteStream(path, mode === undefined ? {} : { mode }),
+  );
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Give a finished temp file its final name durably: fsync it, rename it over `path`, fsync the directory. */
+export async function publishTemp(tmp: string, path: string): Promise<void> {
+  await fsyncPath(tmp);
+  await rename(tmp, path);
+  await fsyncDir(dirname(path));
 }
 
 /**
@@ -26,29 +58,10 @@ export async function fsyncDir(dir: string): Promise<void> {
  */
 export async function writeStreamAtomically(path: string, data: Readable, options: { mode?: number } = {}): Promise<{ sha256: string; size: number }> {
   const tmp = tempPathFor(path);
-  const hash = createHash('sha256');
-  let size = 0;
   try {
-    await pipeline(
-      data,
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          hash.update(chunk);
-          size += chunk.length;
-          yield chunk;
-        }
-      },
-      createWriteStream(tmp, { mode: options.mode ?? 0o644 }),
-    );
-    const h = await open(tmp, 'r+');
-    try {
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(tmp, path);
-    await fsyncDir(dirname(path));
-    return { sha256: hash.digest('hex'), size };
+    const written = await writeHashed(tmp, data, options.mode ?? 0o644);
+    await publishTemp(tmp, path);
+    return written;
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
@@ -59,15 +72,8 @@ export async function writeStreamAtomically(path: string, data: Readable, option
 export async function writeFileAtomically(path: string, content: string | Buffer, options: { mode?: number } = {}): Promise<void> {
   const tmp = tempPathFor(path);
   try {
-    const h = await open(tmp, 'w', options.mode ?? 0o644);
-    try {
-      await h.writeFile(content);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(tmp, path);
-    await fsyncDir(dirname(path));
+    await writeFile(tmp, content, { mode: options.mode ?? 0o644 });
+    await publishTemp(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { EnvironmentError, InvalidInputError, fromSystemError } from '../errors.ts';
-import { fsyncDir, tempPathFor, writeFileAtomically } from '../fs/atomic.ts';
+import { fsyncDir, publishTemp, tempPathFor, writeFileAtomically } from '../fs/atomic.ts';
 import { canonicalize, isJsonObject, parseJson } from './canonical-json.ts';
 import { initRepo, type PvrRepo } from './pvr-repo.ts';
 import { objectRefs, type State } from './state.ts';
@@ -70,10 +70,7 @@ export async function exportRepo(repo: PvrRepo, outFile: string): Promise<Export
   try {
     const stages: NodeJS.ReadWriteStream[] = isGzipName(outFile) ? [createGzip()] : [];
     await pipeline([Readable.from(members()), ...stages, createWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 })]);
-    const h = await open(tmp, 'r+');
-    await h.sync().finally(() => h.close());
-    await rename(tmp, outFile);
-    await fsyncDir(dirname(outFile));
+    await publishTemp(tmp, outFile);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err instanceof InvalidInputError ? err : fromSystemError(err, outFile);

@@ -7,13 +7,12 @@
  * to it stay valid), fsync the directory. A temp file whose hash is wrong is deleted, never published.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { InvalidInputError, fromSystemError } from '../errors.ts';
-import { fsyncDir } from '../fs/atomic.ts';
+import { fsyncDir, fsyncPath, writeHashed } from '../fs/atomic.ts';
 import { isSha256 } from './state.ts';
 
 export interface PutResult {
@@ -108,30 +107,12 @@ export class ObjectStore {
       throw fromSystemError(err, this.dir);
     });
     const tmp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-    const hash = createHash('sha256');
-    let size = 0;
     try {
-      await pipeline(
-        data,
-        async function* (chunks: AsyncIterable<Buffer>) {
-          for await (const chunk of chunks) {
-            hash.update(chunk);
-            size += chunk.length;
-            yield chunk;
-          }
-        },
-        createWriteStream(tmp, { mode: 0o644 }),
-      );
-      const sha256 = hash.digest('hex');
+      const { sha256, size } = await writeHashed(tmp, data, 0o644);
       if (expected !== undefined && sha256 !== expected) {
         throw new InvalidInputError('object-hash', `content hashes to ${sha256}, not to the expected object ${expected}`, { file: source ?? this.path(expected) });
       }
-      const h = await open(tmp, 'r+');
-      try {
-        await h.sync();
-      } finally {
-        await h.close();
-      }
+      await fsyncPath(tmp);
       await publish(tmp, join(this.dir, sha256));
       await fsyncDir(this.dir);
       return { sha256, size };

@@ -2,14 +2,11 @@
  * A pvr-compatible repository (pantacor/pvr libpvr/repolib.go): `.pvr/json` (the pristine state, canonical),
  * `.pvr/objects/<sha>` (or the `ObjectsDir` named in `.pvr/config`), working tree files named like keys.
  */
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { link, lstat, mkdir, open, opendir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, lstat, mkdir, opendir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { EnvironmentError, InvalidInputError, fromSystemError } from '../errors.ts';
-import { fsyncDir, tempPathFor, writeFileAtomically } from '../fs/atomic.ts';
+import { publishTemp, tempPathFor, writeFileAtomically, writeHashed } from '../fs/atomic.ts';
 import { canonicalize, isJsonObject, newJsonObject, parseJson, compareCodePoints, type JsonValue } from './canonical-json.ts';
 import { ObjectStore, type PutResult } from './object-store.ts';
 import { SYSTEM_SPEC, isSha256, keyProblem, type State } from './state.ts';
@@ -126,23 +123,10 @@ export class PvrRepo {
       return;
     }
     const tmp = tempPathFor(path);
-    const hash = createHash('sha256');
     try {
-      await pipeline(
-        this.objects.open(sha),
-        async function* (chunks: AsyncIterable<Buffer>) {
-          for await (const c of chunks) {
-            hash.update(c);
-            yield c;
-          }
-        },
-        createWriteStream(tmp),
-      );
-      if (hash.digest('hex') !== sha) throw objectError(sha, 'mismatch', this.objects.path(sha));
-      const h = await open(tmp, 'r+');
-      await h.sync().finally(() => h.close());
-      await rename(tmp, path);
-      await fsyncDir(dirname(path));
+      const { sha256 } = await writeHashed(tmp, this.objects.open(sha));
+      if (sha256 !== sha) throw objectError(sha, 'mismatch', this.objects.path(sha));
+      await publishTemp(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true });
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw objectError(sha, 'missing', this.objects.path(sha));
