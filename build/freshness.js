@@ -6,7 +6,7 @@ import { join } from 'node:path';
 export const STAMP_FILE = 'stamp.json';
 
 /** What the bundle is built from. Directory mtimes count too, so an added, removed or renamed file is seen. */
-const SOURCE_DIRS = ['src', 'importers', 'runtime', 'build'];
+const SOURCE_DIRS = ['src', 'importers', 'runtime'];
 
 /**
  * Newest mtime (ms) of the bundle's sources under `root`; 0 when none is there (dist/ shipped alone).

@@ -30,11 +30,20 @@ async function both(args: string[], options: { cwd?: string; cwdTsx?: string } =
   return { bundle, tsx };
 }
 
-async function assertSame(args: string[], expectCode: number, options: { sameStderr?: boolean; cwd?: string; cwdTsx?: string } = {}): Promise<CliResult> {
+interface SameOptions {
+  sameStderr?: boolean;
+  cwd?: string;
+  /** A different working directory for the tsx run (both write an output file). */
+  cwdTsx?: string;
+  /** Applied to the tsx stdout before comparing (e.g. its cwdTsx in an output path). */
+  normalizeTsx?: (stdout: string) => string;
+}
+
+async function assertSame(args: string[], expectCode: number, options: SameOptions = {}): Promise<CliResult> {
   const { bundle, tsx } = await both(args, options);
   assert.equal(tsx.code, expectCode, `tsx: pvmigrate ${args.join(' ')}: ${tsx.stderr}`);
   assert.equal(bundle.code, tsx.code, `bundle: pvmigrate ${args.join(' ')}: ${bundle.stderr}`);
-  assert.equal(bundle.stdout, tsx.stdout);
+  assert.equal(bundle.stdout, options.normalizeTsx ? options.normalizeTsx(tsx.stdout) : tsx.stdout);
   if (options.sameStderr) assert.equal(bundle.stderr, tsx.stderr);
   return bundle;
 }
@@ -113,6 +122,15 @@ test('bundle: mksquashfs with worker threads writes the same image', { skip: nee
   assert.ok(bundled.equals(readFileSync(join(b, 'out.squashfs'))), 'images differ');
   // Independent check: squashfs-tools reads what the bundle wrote.
   assert.match(sh('unsquashfs', ['-l', join(a, 'out.squashfs')]), /squashfs-root\/d\/f5/);
+});
+
+test('bundle: initrd finds runtime/initrd/ from dist and writes the same image', { skip: needTool('busybox') }, async (t) => {
+  const dir = await tempDir(t);
+  const [a, b] = [join(dir, 'a'), join(dir, 'b')];
+  mkdirSync(a);
+  mkdirSync(b);
+  await assertSame(['initrd', '-o', 'initrd.img'], 0, { cwd: a, cwdTsx: b, normalizeTsx: (out) => out.replaceAll(b, a) });
+  assert.ok(readFileSync(join(a, 'initrd.img')).equals(readFileSync(join(b, 'initrd.img'))), 'images differ');
 });
 
 /** Module URLs resolved by a child run of bin/pvmigrate.js, via a loader hook that records them. */
