@@ -56,23 +56,24 @@ const MAX_NAME = 256;
 
 /** The `squashfs` FileTree: reads an image through random access, never mounting or extracting it. */
 export async function openSquashfs(src: RandomAccessSource, options: SquashfsOptions = {}): Promise<FileTree> {
-  const fail = (msg: string): InvalidInputError => new InvalidInputError('squashfs-corrupt', `squashfs image is corrupt: ${msg}`, { file: src.name });
+  const fail = (msg: string): InvalidInputError =>
+    new InvalidInputError('squashfs-corrupt', `squashfs image is corrupt: ${msg}; rebuild or re-download the image`, { file: src.name });
+  // Whatever a damaged image makes the parsing trip on (bounds, decoders, buffer reads) is reported as corruption.
   const guard = async <T>(p: Promise<T>): Promise<T> => {
     try {
       return await p;
     } catch (err) {
       if (err instanceof PvError) throw err;
-      if (err instanceof CorruptImage || err instanceof RangeError) throw fail((err as Error).message);
       throw fail((err as Error).message);
     }
   };
   if (src.size < SUPERBLOCK_SIZE) throw fail(`only ${src.size} bytes, shorter than a superblock`);
   const head = await src.read(0, SUPERBLOCK_SIZE);
-  if (head.readUInt32LE(0) !== SQUASHFS_MAGIC) throw new InvalidInputError('not-squashfs', 'not a squashfs image (bad magic)', { file: src.name });
+  if (head.readUInt32LE(0) !== SQUASHFS_MAGIC) throw new InvalidInputError('not-squashfs', 'not a squashfs image (no "hsqs" magic at offset 0); pass a squashfs 4.0 image', { file: src.name });
   const sb = parseSuperblock(head);
-  if (head.readUInt16LE(28) !== 4 || head.readUInt16LE(30) !== 0) throw new InvalidInputError('squashfs-version', `squashfs ${head.readUInt16LE(28)}.${head.readUInt16LE(30)} is not supported (only 4.0)`, { file: src.name });
+  if (head.readUInt16LE(28) !== 4 || head.readUInt16LE(30) !== 0) throw new InvalidInputError('squashfs-version', `squashfs ${head.readUInt16LE(28)}.${head.readUInt16LE(30)} is not supported; rebuild the image as squashfs 4.0 (mksquashfs 4.x)`, { file: src.name });
   const compName = COMPRESSORS[sb.compressor];
-  if (!compName || compName === 'lzma') throw new InvalidInputError('squashfs-compressor', `unsupported squashfs compressor id ${sb.compressor}${compName ? ` (${compName})` : ''}`, { file: src.name });
+  if (!compName || compName === 'lzma') throw new InvalidInputError('squashfs-compressor', `unsupported squashfs compressor id ${sb.compressor}${compName ? ` (${compName})` : ''}; rebuild the image with gzip, xz, zstd, lz4 or lzo`, { file: src.name });
   const comp: Compression = compName;
   if (sb.blockSize < 4096 || sb.blockSize > 1 << 20 || 1 << sb.blockLog !== sb.blockSize) throw fail(`bad block size ${sb.blockSize}`);
   const end = Math.min(sb.bytesUsed, src.size);
