@@ -4,7 +4,7 @@ import type { RandomAccessSource } from '../source.ts';
 export type Piece = { at: number; length: number } | { zeros: number };
 
 /** Content is read in chunks of up to this many bytes. */
-export const CHUNK = 1 << 20;
+const CHUNK = 1 << 20;
 /** Holes are served from this one zero buffer; consumers must not write to the chunks they receive. */
 const ZEROS = Buffer.alloc(CHUNK);
 

@@ -5,7 +5,6 @@ import { RO_COMPAT_HUGE_FILE, type Superblock } from './superblock.ts';
 export const FL_ENCRYPT = 0x800;
 export const FL_HUGE_FILE = 0x40000;
 export const FL_EXTENTS = 0x80000;
-export const FL_EA_INODE = 0x200000;
 export const FL_INLINE_DATA = 0x10000000;
 
 /** The fields of one on-disk inode (struct ext4_inode) a faithful copy needs. */
