@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
+import { sha256For } from '../../src/crypto/parallel-sha256.ts';
 import { EnvironmentError, InvalidInputError } from '../../src/errors.ts';
 import type { Payload } from '../types.ts';
 import { readSmall, type Bundle } from './bundle.ts';
@@ -11,22 +11,32 @@ const BLOCK_HASH_INDEX = 'block-hash-index';
 /** Image types the filesystem layer may open (by content: a raw image is often an ext4 or a disk). */
 const TREE_TYPES = new Set<ImageType>(['ext4', 'vfat', 'squashfs', 'tar', 'raw', 'unknown', 'ext4-caibx', 'vfat-caibx', 'squashfs-caibx', 'raw-caibx']);
 
-/** A stream check: the image must have exactly the manifest's size and SHA-256, or the stream errors. */
+/**
+ * A stream check: the image must have exactly the manifest's size and SHA-256, or the stream errors. A large
+ * image hashes on a worker thread, beside the squashfs decompression and dm-verity checks on this one.
+ */
 function checkImage(name: string, size: number | undefined, sha256: string | undefined, file: string): Transform {
-  const hash = createHash('sha256');
+  const hash = sha256For(size ?? 0);
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
       if (size !== undefined && seen > size) return cb(new InvalidInputError('rauc-image-size', `image '${name}' is longer than the manifest's size ${size}`, { file }));
-      hash.update(chunk);
-      cb(null, chunk);
+      const hashing = hash.update(chunk);
+      if (hashing) hashing.then(() => cb(null, chunk), cb);
+      else cb(null, chunk);
     },
     flush(cb) {
       if (size !== undefined && seen !== size) return cb(new InvalidInputError('rauc-image-size', `image '${name}' is ${seen} bytes, the manifest says ${size}`, { file }));
-      const got = hash.digest('hex');
-      if (sha256 !== undefined && got !== sha256) return cb(new InvalidInputError('rauc-image-hash', `image '${name}' has sha256 ${got}, the manifest says ${sha256}: the image was modified`, { file }));
-      cb();
+      hash.digest().then((got) => {
+        if (sha256 !== undefined && got !== sha256) return cb(new InvalidInputError('rauc-image-hash', `image '${name}' has sha256 ${got}, the manifest says ${sha256}: the image was modified`, { file }));
+        cb();
+      }, cb);
+    },
+    // A stream abandoned half way (an error, or a consumer that stops) must not leave a worker running.
+    destroy(err, cb) {
+      hash.dispose?.();
+      cb(err);
     },
   });
 }

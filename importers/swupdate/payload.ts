@@ -16,7 +16,7 @@ import type { Payload, PayloadKind } from '../types.ts';
 import { aesDecipher, type AesKey } from './aes.ts';
 import { lz4FrameDecoder } from './lz4-frame.ts';
 import { NOT_CONVERTIBLE, type Entry } from './description.ts';
-import { sha256For, type Sha256 } from './parallel-hash.ts';
+import { sha256For, type Sha256 } from '../../src/crypto/parallel-sha256.ts';
 
 /** Enough decoded bytes to recognise a filesystem (ext4 superblock, GPT header, vfat BPB, tar header). */
 const HEAD_BYTES = 64 * 1024;

@@ -1,7 +1,7 @@
 /**
- * SHA-256 on a worker thread, so hashing a large member (and its decoded content) runs beside the crc
- * byte sum and the decoders instead of after them. Flow-controlled: at most MAX_INFLIGHT bytes are queued
- * to the worker, so a slow worker never lets memory grow.
+ * SHA-256 on a worker thread, so hashing a large payload runs beside what else reads it (a crc byte sum,
+ * decoders, dm-verity block checks) instead of after them. Flow-controlled: at most MAX_INFLIGHT bytes are
+ * queued to the worker, so a slow worker never lets memory grow.
  */
 import { createHash } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { WorkerSha256 } from '../importers/swupdate/parallel-hash.ts';
+import { WorkerSha256 } from '../src/crypto/parallel-sha256.ts';
 
 test('worker-thread sha256 equals node:crypto over the same chunks, reusing chunk buffers as the reader does', async () => {
   const chunk = Buffer.alloc(1 << 20);
