@@ -27,9 +27,10 @@ const KEEP_OLD_BUILDS_MS = 60 * 60 * 1000;
 const buildDepth = '../../';
 
 /**
- * Modules that locate files next to themselves (demo.ts: ../../../samples/revision/; compression.ts:
- * createRequire) keep doing so from dist: `import.meta.url` becomes the URL of the module's own source file,
- * computed from the chunk's location, so relative paths land in the project tree exactly as under tsx.
+ * Modules that locate files next to themselves (src/cli/commands/demo.ts: ../../../samples/revision/;
+ * runtime/initrd/build.ts: runtime-main.ts and init.sh beside it; src/fs/compression.ts: createRequire;
+ * src/cli/main.ts: commands/) keep doing so from dist: `import.meta.url` becomes the URL of the module's own
+ * source file, computed from the chunk's location, so relative paths land in the project tree as under tsx.
  */
 function sourceUrlPlugin(commandFiles: string[]): Plugin {
   return {
@@ -98,6 +99,9 @@ export async function bundle(): Promise<string> {
     logLevel: 'warning',
     metafile: true,
     plugins: [sourceUrlPlugin(commandFiles)],
+  }).catch(async (err: unknown) => {
+    await rm(outdir, { recursive: true, force: true }); // dist/current still names the previous build
+    throw err;
   });
   for (const out of Object.keys(result.metafile.outputs)) {
     if (relative(outdir, join(root, out)).includes('/')) throw new Error(`build/bundle.ts: output ${out} is not directly in ${outdir}; import.meta.url rewriting assumes a flat build`);
