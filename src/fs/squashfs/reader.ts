@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { decompress, type Compression } from '../compression.ts';
+import { decompress, decompressSync, type Compression } from '../compression.ts';
 import { InvalidInputError, PvError } from '../../errors.ts';
 import { compareNames, type Entry, type EntryType, type FileTree } from '../file-tree.ts';
 import type { RandomAccessSource } from '../source.ts';
@@ -346,13 +346,17 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
     const start = Number(fragments.readBigUInt64LE(index * 16));
     const word = fragments.readUInt32LE(index * 16 + 8);
     fragmentCache.index = index;
-    fragmentCache.data = dataBlock(start, word, sb.blockSize, false);
+    fragmentCache.data = dataBlock(start, word, sb.blockSize, false, false);
     fragmentCache.data.catch(() => (fragmentCache.index = -1));
     return fragmentCache.data;
   }
 
   /** One data block: `expected` is its exact size when `exact`, else an upper bound (fragment blocks). */
-  async function dataBlock(pos: number, word: number, expected: number, exact: boolean): Promise<Buffer> {
+  /**
+   * One data block. `parallel` decodes on the thread pool (blocks of one file read ahead overlap); otherwise
+   * in this thread, which saves a pool round trip for single blocks and fragment blocks.
+   */
+  async function dataBlock(pos: number, word: number, expected: number, exact: boolean, parallel: boolean): Promise<Buffer> {
     const size = word & (DATA_UNCOMPRESSED - 1);
     if (size === 0) return Buffer.alloc(expected);
     if (size > sb.blockSize || pos + size > end) throw new CorruptImage(`data block at ${pos} (${size} bytes) lies outside the image`);
@@ -361,7 +365,7 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
     if (word & DATA_UNCOMPRESSED) out = raw;
     else {
       try {
-        out = await decompress(comp, raw, sb.blockSize);
+        out = parallel || comp === 'xz' ? await decompress(comp, raw, sb.blockSize) : decompressSync(comp, raw, sb.blockSize);
       } catch (err) {
         throw new CorruptImage(`data block at ${pos}: ${(err as Error).message}`);
       }
@@ -388,7 +392,7 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
       while (pending.length < readAhead && next < blocks.length) {
         const i = next++;
         const want = Math.min(sb.blockSize, size - i * sb.blockSize);
-        const p = guard(dataBlock(positions[i]!, blocks[i]!, want, true));
+        const p = guard(dataBlock(positions[i]!, blocks[i]!, want, true, blocks.length > 1));
         p.catch(() => {}); // observed when its turn comes
         pending.push(p);
       }
