@@ -61,3 +61,15 @@ test('mksquashfs: a file that is no image is invalid input (exit 1)', async (t) 
   assert.match(r.stderr, /junk/);
   assert.deepEqual((await readdir(dir)).sort(), ['junk']);
 });
+
+test('mksquashfs --comp xz without the xz tool is an environment error (exit 2) naming the package', { skip: needTool('mksquashfs') }, async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, 'root'));
+  await writeFile(join(dir, 'root', 'f'), 'data '.repeat(1000));
+  sh('mksquashfs', [join(dir, 'root'), join(dir, 'in.sqfs'), '-quiet', '-no-progress']);
+  // An image input needs no host tool to read; with PATH empty, only the xz encoder is missing.
+  const r = await runCli(['mksquashfs', join(dir, 'in.sqfs'), '-o', join(dir, 'out.sqfs'), '--comp', 'xz'], { env: { PATH: join(dir, 'empty-path') } });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /xz-utils/);
+  assert.deepEqual((await readdir(dir)).sort(), ['in.sqfs', 'root']);
+});
