@@ -52,6 +52,7 @@ export async function bench(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
   await soak();
+  await soak(200, 0, 0);
   await campaign();
 }
 
@@ -60,7 +61,7 @@ export async function bench(): Promise<void> {
  * a failing revision (READY never signalled) every 25th; then GC. Prints open fds and RSS at the start
  * and end of the run, and what storage holds after GC against what it should.
  */
-export async function soak(cycles = 200): Promise<void> {
+export async function soak(cycles = 200, rebootEvery = 10, failEvery = 25): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-bench-soak-'));
   try {
     const combos: Record<string, string> = {};
@@ -88,7 +89,8 @@ export async function soak(cycles = 200): Promise<void> {
     };
     const sample = (pid: number) => ({ fds: readdirSync(`/proc/${pid}/fd`).length, rss: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024 });
     let rt = await boot();
-    const first = sample(rt.child.pid!);
+    let first = sample(rt.child.pid!);
+    let firstPid = rt.child.pid!;
     let restarts = 0;
     const sleep = (ms: number) => new Promise<false>((r) => setTimeout(() => r(false), ms));
     const currentRev = async () => ((await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[]).find((x) => x.current)!.name;
@@ -119,13 +121,18 @@ export async function soak(cycles = 200): Promise<void> {
       const steps = (await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[];
       const cur = steps.find((x) => x.current)!.name;
       const combo = bySig.get(sigOf(join(storage, 'trails', cur)))!;
-      const target = i % 25 === 0 ? `${combo[0]}F` : i % 10 === 0 ? `${combo[0] === 'A' ? 'B' : 'A'}${combo[1]}` : `${combo[0]}${combo[1] === 'A' ? 'B' : 'A'}`;
+      const target = failEvery && i % failEvery === 0 ? `${combo[0]}F` : rebootEvery && i % rebootEvery === 0 ? `${combo[0] === 'A' ? 'B' : 'A'}${combo[1]}` : `${combo[0]}${combo[1] === 'A' ? 'B' : 'A'}`;
       const rev = `locals/c${i}`;
       const repo = combos[target];
       await ctrl(ctrlPath, 'PUT', `/steps/${rev}`, readFileSync(join(repo, '.pvr/json')));
       for (const sha of readdirSync(join(repo, '.pvr/objects'))) await ctrl(ctrlPath, 'PUT', `/objects/${sha}`, readFileSync(join(repo, '.pvr/objects', sha)));
       await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: rev });
       await stable(rev);
+      if (i === 10) {
+        // After a warm-up: what the same process holds 190 cycles later is the leak figure.
+        first = sample(rt.child.pid!);
+        firstPid = rt.child.pid!;
+      }
     }
     const last = sample(rt.child.pid!);
     const gc = (await ctrl(ctrlPath, 'POST', '/storage/gc')).json();
@@ -135,7 +142,8 @@ export async function soak(cycles = 200): Promise<void> {
     const revs = await st.listRevisions();
     const should = [...new Set([current, env.pv_rev])].sort();
     console.log(
-      `soak: ${cycles} update cycles (${restarts} runtime restarts) in ${((Date.now() - t0) / 1000).toFixed(0)} s; open fds ${first.fds} → ${last.fds}, RSS ${first.rss.toFixed(0)} → ${last.rss.toFixed(0)} MiB; ` +
+      `soak: ${cycles} update cycles (reboot every ${rebootEvery || '—'}, failing every ${failEvery || '—'}; ${restarts} runtime restarts) in ${((Date.now() - t0) / 1000).toFixed(0)} s; ` +
+        `open fds ${first.fds} → ${last.fds}, RSS ${first.rss.toFixed(0)} → ${last.rss.toFixed(0)} MiB (${rt.child.pid === firstPid ? 'same runtime process, cycle 10 → end' : 'cycle-10 process vs last process'}); ` +
         `GC reclaimed ${gc.reclaimed} bytes, trails kept [${revs.join(', ')}] (should be [${should.join(', ')}])`,
     );
     await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
