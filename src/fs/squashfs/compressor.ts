@@ -19,7 +19,7 @@ function xzArgs(dict: number): string[] {
 export function compressSync(kind: WriterCompression, data: Buffer, blockSize: number): Buffer {
   if (kind === 'gzip') return deflateSync(data, { level: 9 });
   const r = spawnSync('xz', xzArgs(blockSize), { input: data, maxBuffer: 4 * blockSize + 65536 });
-  if (r.error) throw new EnvironmentError('missing-tool', `xz compression needs the xz tool (apt-get install xz-utils): ${r.error.message}`);
+  if (r.error) throw new EnvironmentError('missing-tool', 'xz compression needs the xz tool: apt-get install xz-utils (or use --comp gzip)');
   if (r.status !== 0) throw new EnvironmentError('xz-failed', `xz exited ${r.status}: ${r.stderr.toString().trim()}`);
   return r.stdout;
 }
@@ -71,7 +71,14 @@ export class CompressorPool {
         const job = this.jobs.get(m.id)!;
         this.jobs.delete(m.id);
         if (m.error !== undefined) {
-          job.reject(kind === 'xz' ? new EnvironmentError('xz-failed', `xz compression failed (is xz-utils installed?): ${m.error}`) : new Error(m.error));
+          const missing = kind === 'xz' && m.error.includes('ENOENT');
+          job.reject(
+            missing
+              ? new EnvironmentError('missing-tool', 'xz compression needs the xz tool: apt-get install xz-utils (or use --comp gzip)')
+              : kind === 'xz'
+                ? new EnvironmentError('xz-failed', `xz compression failed: ${m.error}`)
+                : new Error(m.error),
+          );
         } else job.resolve(Buffer.from(m.out!.buffer, m.out!.byteOffset, m.out!.byteLength));
         this.dispatch(w);
       });
