@@ -1,7 +1,7 @@
 // `pvmigrate ls`: usage and environment errors, the human listing against GNU stat, and one tree listed
 // identically whether it comes as ext4, squashfs, tar.gz or tar.zst.
 import assert from 'node:assert/strict';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
@@ -108,4 +108,34 @@ test('one tree as ext4, squashfs, tar.gz and tar.zst lists the same entries', { 
     listings[kind] = comparable(JSON.parse(r.stdout) as Listed[]);
   }
   for (const kind of ['squashfs', 'tar.gz', 'tar.zst']) assert.deepEqual(listings[kind], listings.ext4, kind);
+});
+
+test('gzip, xz and zstd compressed ext4 and disk images list as the plain image, leaving no temp files', { skip: needTool('mke2fs') || needTool('xz') || needTool('zstd') || needTool('sfdisk') }, async (t) => {
+  const dir = await tempDir(t);
+  const tree = await sampleTree(dir, false);
+  const ext4 = join(dir, 'root.ext4');
+  sh('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, ext4, '8M']);
+  const disk = join(dir, 'sdcard.img');
+  sh('truncate', ['-s', '16M', disk]);
+  sh('sfdisk', ['-q', disk], { input: Buffer.from('label: gpt\nsize=10M\n') });
+  sh('dd', [`if=${ext4}`, `of=${disk}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
+  sh('gzip', ['-k', ext4]);
+  sh('xz', ['-k', '-T1', ext4]);
+  sh('zstd', ['-q', disk]);
+  const scratch = join(dir, 'tmp');
+  await mkdir(scratch);
+  const list = async (img: string) => {
+    const r = await runCli(['ls', '--json', img], { env: { TMPDIR: scratch } });
+    assert.equal(r.code, 0, `${img}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as unknown;
+  };
+  const plain = await list(ext4);
+  for (const img of [`${ext4}.gz`, `${ext4}.xz`, `${disk}.zst`]) assert.deepEqual(await list(img), plain, img);
+  // (tsx keeps its compile cache there too.)
+  assert.deepEqual((await readdir(scratch)).filter((n) => n.startsWith('pvmigrate-')), [], 'the decoded copies are removed');
+  // A compressed stream holding neither a tar nor an image is not guessed at.
+  sh('sh', ['-c', 'echo plain text | gzip > "$0"', join(dir, 'text.gz')]);
+  const text = await runCli(['ls', join(dir, 'text.gz')], { env: { TMPDIR: scratch } });
+  assert.equal(text.code, 1);
+  assert.match(text.stderr, /not a recognised image/);
 });

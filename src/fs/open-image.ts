@@ -1,35 +1,65 @@
-import { InvalidInputError, UsageError } from '../errors.ts';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fromSystemError, InvalidInputError, PvError, UsageError } from '../errors.ts';
 import { detectPartitionTable, listPartitions, openPartition } from './disk/partitions.ts';
 import { isExt4 } from './ext4/superblock.ts';
 import type { FileTree } from './file-tree.ts';
-import { FileSource, type RandomAccessSource } from './source.ts';
+import { BufferSource, FileSource, type RandomAccessSource } from './source.ts';
 
-export type ImageKind = 'ext4' | 'squashfs' | 'vfat' | 'tar' | 'disk';
+/** 'compressed-image': a gzip/xz/zstd stream holding a filesystem or disk image (not a tar). */
+export type ImageKind = 'ext4' | 'squashfs' | 'vfat' | 'tar' | 'disk' | 'compressed-image';
 /** Filesystems a partition can hold (a tar or a nested partition table inside a partition is not looked for). */
 const PARTITION_KINDS: ImageKind[] = ['ext4', 'squashfs', 'vfat'];
 
 const HEAD = 4096;
+/** Decoded bytes judged for a compressed input: enough for every magic above (GPT needs 4 KiB + 8). */
+const DECODED_HEAD = 16 * 1024;
+/** Compressed bytes fed to that decode, and its output bound (a decoder emits whole blocks, often > 16 KiB). */
+const COMPRESSED_HEAD = 1 << 20;
+const DECODE_BOUND = 8 << 20;
+
+type Compression = 'gzip' | 'xz' | 'zstd';
+
+function compressionOf(head: Buffer): Compression | undefined {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return undefined;
+}
 
 /** "hsqs": squashfs 4.0 little-endian magic. */
 function isSquashfs(head: Buffer): boolean {
   return head.length >= 4 && head.readUInt32LE(0) === 0x73717368;
 }
 
-function isTar(head: Buffer): boolean {
-  if (head.length >= 263 && head.subarray(257, 262).toString('latin1') === 'ustar') return true;
-  const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  const xz = head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
-  const zstd = head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528;
-  return gzip || xz || zstd;
+function isUstar(head: Buffer): boolean {
+  return head.length >= 263 && head.subarray(257, 262).toString('latin1') === 'ustar';
 }
 
-/**
- * What an image holds, by content only: ext2/3/4 (superblock magic), squashfs ("hsqs"), vfat (a valid BIOS
- * parameter block), a partitioned disk (GPT header, or an MBR whose entries are sane), or a tar
- * (ustar magic, or gzip/xz/zstd compression, taken to hold a tar).
- */
-export async function detectImage(src: RandomAccessSource): Promise<ImageKind | undefined> {
-  const head = await src.read(0, Math.min(HEAD, src.size));
+/** The first decoded bytes of a compressed source: a bounded decode of its head, so a bomb cannot hurt. */
+async function decodedHead(src: RandomAccessSource, kind: Compression): Promise<Buffer> {
+  const { decompressStream } = await import('./compression.ts');
+  const input = await src.read(0, Math.min(src.size, COMPRESSED_HEAD));
+  const decoder = decompressStream(kind, DECODE_BOUND);
+  const parts: Buffer[] = [];
+  let have = 0;
+  decoder.on('data', (d: Buffer) => {
+    if (have < DECODED_HEAD) parts.push(d);
+    have += d.length;
+  });
+  // The head is cut mid-stream (and the bound stops the decode early): judge whatever came out.
+  await new Promise<void>((resolve) => {
+    decoder.on('end', resolve).on('error', () => resolve());
+    decoder.end(input);
+  });
+  return Buffer.concat(parts).subarray(0, DECODED_HEAD);
+}
+
+/** Kind by content, compressed inputs excluded. */
+async function plainKind(src: RandomAccessSource, head: Buffer): Promise<ImageKind | undefined> {
   if (isExt4(head)) return 'ext4';
   if (isSquashfs(head)) return 'squashfs';
   const table = await detectPartitionTable(src);
@@ -37,8 +67,23 @@ export async function detectImage(src: RandomAccessSource): Promise<ImageKind | 
   const { isVfat } = await import('./vfat/boot-sector.ts');
   if (isVfat(head)) return 'vfat';
   if (table === 'mbr') return 'disk';
-  if (isTar(head)) return 'tar';
+  if (isUstar(head)) return 'tar';
   return undefined;
+}
+
+/**
+ * What an image holds, by content only: ext2/3/4 (superblock magic), squashfs ("hsqs"), vfat (a valid BIOS
+ * parameter block), a partitioned disk (GPT header, or an MBR whose entries are sane), a tar (ustar magic),
+ * or a gzip/xz/zstd stream whose decoded start is a tar ('tar') or one of the images above ('compressed-image').
+ */
+export async function detectImage(src: RandomAccessSource): Promise<ImageKind | undefined> {
+  const head = await src.read(0, Math.min(HEAD, src.size));
+  const compression = compressionOf(head);
+  if (!compression) return plainKind(src, head);
+  const decoded = await decodedHead(src, compression);
+  const inner = await plainKind(new BufferSource(decoded, src.name), decoded);
+  if (inner === 'tar') return 'tar';
+  return inner === undefined ? undefined : 'compressed-image';
 }
 
 async function openKind(kind: ImageKind, src: RandomAccessSource): Promise<FileTree> {
@@ -52,7 +97,52 @@ async function openKind(kind: ImageKind, src: RandomAccessSource): Promise<FileT
     case 'tar':
       return (await import('./tar/reader.ts')).openTar(src);
     case 'disk':
-      throw new Error('unreachable: disks are opened through a partition');
+    case 'compressed-image':
+      throw new Error(`unreachable: ${kind} is opened by openImage`);
+  }
+}
+
+/**
+ * A compressed filesystem or disk image (rootfs.ext4.gz, sdcard.img.xz) is decoded once into a temp file,
+ * which closing the tree removes: filesystems need random access.
+ */
+async function openCompressed(src: RandomAccessSource, options: { partition?: number }): Promise<FileTree> {
+  const kind = compressionOf(await src.read(0, Math.min(HEAD, src.size)))!;
+  const { decompressStream, DecompressError } = await import('./compression.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-image-'));
+  const remove = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  try {
+    const tmp = join(dir, 'image');
+    try {
+      await pipeline(src.stream(), decompressStream(kind), createWriteStream(tmp));
+    } catch (err) {
+      if (err instanceof DecompressError) throw new InvalidInputError('image-compression', `${kind} stream is corrupt: ${err.message}`, { file: src.name, cause: err });
+      throw err instanceof PvError ? err : fromSystemError(err, tmp);
+    }
+    const plain = await FileSource.open(tmp);
+    const named = plain.slice(0, plain.size, `${src.name} (${kind}-decoded)`);
+    let tree: FileTree;
+    try {
+      tree = await openImage(named, options);
+    } catch (err) {
+      await plain.close();
+      throw err;
+    }
+    return {
+      walk: () => tree.walk(),
+      open: (entry) => tree.open(entry),
+      close: async () => {
+        try {
+          await tree.close();
+          await plain.close();
+        } finally {
+          await remove();
+        }
+      },
+    };
+  } catch (err) {
+    await remove();
+    throw err;
   }
 }
 
@@ -63,8 +153,11 @@ async function openKind(kind: ImageKind, src: RandomAccessSource): Promise<FileT
 export async function openImage(src: RandomAccessSource, options: { partition?: number } = {}): Promise<FileTree> {
   const kind = await detectImage(src);
   if (kind === undefined) {
-    throw new InvalidInputError('unknown-image', 'not a recognised image: expected ext2/3/4, squashfs, vfat, tar (optionally gzip/xz/zstd) or an MBR/GPT disk', { file: src.name });
+    throw new InvalidInputError('unknown-image', 'not a recognised image: expected ext2/3/4, squashfs, vfat, tar or an MBR/GPT disk (optionally gzip/xz/zstd compressed)', {
+      file: src.name,
+    });
   }
+  if (kind === 'compressed-image') return openCompressed(src, options);
   if (kind !== 'disk') {
     if (options.partition !== undefined) throw new UsageError(`--partition applies to partitioned disk images; this is a ${kind} image`, { file: src.name });
     return openKind(kind, src);
