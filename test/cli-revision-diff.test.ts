@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -35,13 +36,33 @@ test('diff --json of the sample revisions: app-only change, no reboot, bytes = t
   assert.match(human.stdout, /reboot: no; restart app/);
 });
 
-test('demo (npm start) builds, signs, validates, diffs and exports the samples', async () => {
-  const r = await runCli(['demo', '--json']);
+test('demo (npm start) converts a release of each format, a fleet, boots it, and builds the sample revisions', { timeout: 180_000 }, async (t) => {
+  const out = join(await tempDir(t), 'demo');
+  const r = await runCli(['demo', '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout);
   assert.equal(doc.ok, true);
   assert.deepEqual(
     doc.steps.map((s: { step: string }) => s.step),
-    ['build revision A', 'validate A (strict)', 'build revision B', 'validate B (strict)', 'diff A → B', 'export B and validate the tarball'],
+    [
+      'convert release-1.0.mender',
+      'convert release-1.0.raucb',
+      'convert release-1.0.swu',
+      'fleet 1.0',
+      'fleet 1.1',
+      'boot mender/ in the runtime',
+      'build revision A',
+      'validate A (strict)',
+      'build revision B',
+      'validate B (strict)',
+      'diff A → B',
+      'export B and validate the tarball',
+    ],
   );
+  assert.match(doc.steps[4].detail, /no reboot; changed: sensor\/root\.ovl\.squashfs$/);
+  assert.match(doc.steps[5].detail, /every status goal reached/);
+  assert.equal(doc.report, join(out, 'report.html'));
+  const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
+  assert.deepEqual(report.inputs.map((i: { format: string }) => i.format), ['mender', 'rauc', 'swupdate', 'mender']);
+  assert.ok(!JSON.stringify(report).includes('.pvmigrate-'), 'no path of the work directory leaks into the report');
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { writeReport } from '../src/report/html.ts';
 import { formatBytes } from '../src/report/format.ts';
 import type { ReportData } from '../src/report/report-data.ts';
-import { repoRoot } from './helpers/cli.ts';
+import { repoRoot, runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/env.ts';
 
 const chromium = '/usr/bin/chromium';
@@ -45,6 +45,37 @@ test('report is one self-contained page whose JSON twin holds the same data', as
   // Self-contained: no external fetches of any kind, and user text is escaped.
   assert.doesNotMatch(page, /<(script|link|img)\b|\bsrc=|url\(/i);
   assert.match(page, /review &lt;and&gt; port/);
+});
+
+const samples = join(repoRoot, 'samples', 'artifacts');
+
+test('convert --report and fleet --report hold the numbers the commands print with --json', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const initrd = join(samples, 'initrd.img');
+  const conv = await runCli(['convert', join(samples, 'release-1.0.raucb'), '--keyring', join(samples, 'ca.pem'), '--initrd', initrd, '-o', join(dir, 'repo'), '--report', join(dir, 'convert.html'), '--json']);
+  assert.equal(conv.code, 0, conv.stderr);
+  const c = JSON.parse(conv.stdout);
+  const cr = JSON.parse(await readFile(join(dir, 'convert.json'), 'utf8')) as ReportData;
+  assert.deepEqual(
+    cr.breakdown.filter((p) => p.kind !== 'removed').map((p) => [p.part, p.bytes]),
+    [['bsp', c.bsp.bytes], ...c.containers.map((k: { name: string; bytes: number }) => [k.name, k.bytes])],
+  );
+  assert.deepEqual(cr.removed.map((r) => r.path), c.removed.map((r: { path: string }) => r.path));
+  assert.ok(cr.removed.every((r) => r.bytes > 0), 'removed files carry their source sizes');
+  assert.ok(cr.validation.length > 0 && cr.validation.every((v) => v.ok), 'the converted revision validates');
+  assert.equal(cr.inputs[0]!.format, 'rauc');
+
+  const fl = await runCli(['fleet', join(samples, 'release-1.0.mender'), join(samples, 'release-1.1.mender'), '--initrd', initrd, '-o', join(dir, 'fleet'), '--report', join(dir, 'fleet.html'), '--json']);
+  assert.equal(fl.code, 0, fl.stderr);
+  const f = JSON.parse(fl.stdout);
+  const fr = JSON.parse(await readFile(join(dir, 'fleet.json'), 'utf8')) as ReportData;
+  assert.deepEqual(
+    fr.releases.map((r) => [r.artifactBytes, r.bytesToShip, r.reboot]),
+    f.steps.map((s: { artifactBytes: number; bytesToShip: number; reboot: boolean }) => [s.artifactBytes, s.bytesToShip, s.reboot]),
+  );
+  // The one-line app change ships a sliver of the artifact, without a reboot.
+  assert.ok(fr.releases[1]!.bytesToShip < fr.releases[1]!.artifactBytes / 100);
+  assert.equal(fr.releases[1]!.reboot, false);
 });
 
 test('charts drawn by headless Chromium match the report JSON', { skip: chromiumSkip, timeout: 60_000 }, async (t) => {

@@ -9,6 +9,7 @@ import { fsyncDir, writeFileAtomically } from '../fs/atomic.ts';
 import { canonicalBytes, type JsonObject } from '../revision/canonical-json.ts';
 import { initRepo, type PvrRepo } from '../revision/pvr-repo.ts';
 import { Split, type Accounting } from '../split/assign.ts';
+import { planSizes } from '../split/sizes.ts';
 import { detectPlan } from '../split/detect.ts';
 import { PLAN_SPEC, validatePlan, type Plan, type PlanContainer } from '../split/plan.ts';
 import { buildRevision, type ObjectRef, type PayloadContent } from './build-revision.ts';
@@ -47,7 +48,8 @@ export interface ConvertReport {
   source: JsonObject;
   bsp: { files: Record<string, { sha256: string; bytes: number }>; objects: number; bytes: number };
   containers: ContainerReport[];
-  removed: Plan['removed'];
+  /** Each removal with the bytes of source content it takes out. */
+  removed: (Plan['removed'][number] & { bytes: number })[];
   review: (Plan['review'][number] & { extracted: string | null })[];
   accounting: Accounting;
   objects: number;
@@ -235,7 +237,7 @@ export async function convertInto(
     source: built.state['pvmigrate/build.json'] as JsonObject,
     bsp,
     containers,
-    removed: plan.removed,
+    removed: planSizes(split).removed.map((r, i) => ({ ...plan.removed[i]!, bytes: r.bytes })),
     review,
     accounting: split.account(),
     objects: all.size,

@@ -1,4 +1,5 @@
 import type { ConvertReport } from '../convert/pipeline.ts';
+import type { JsonObject } from '../revision/canonical-json.ts';
 import type { FleetReport } from '../convert/fleet.ts';
 import { CHECK_GROUPS, checkGroupOf, type ValidationReport } from '../revision/validate.ts';
 import type { ReportData } from './report-data.ts';
@@ -15,17 +16,18 @@ export function validationRows(v: ValidationReport): ReportData['validation'] {
   });
 }
 
-/**
- * Report data for one converted revision. `removedBytes` are the source sizes of removed paths when the
- * caller measured them (the wizard does); otherwise removals are listed with 0 bytes.
- */
-export function reportFromConvert(
-  c: ConvertReport,
-  inputs: ReportData['inputs'],
-  options: { title?: string; validation?: ValidationReport; removedBytes?: Map<string, number> } = {},
-): ReportData {
+/** The input a revision was made from, as its source metadata (pvmigrate/build.json) records it. */
+function inputOf(source: JsonObject | undefined): ReportData['inputs'][number] {
+  return { file: String(source?.['file'] ?? ''), format: String(source?.['format'] ?? ''), bytes: Number(source?.['size'] ?? 0), sha256: String(source?.['sha256'] ?? '') };
+}
+
+const removedRows = (removed: ConvertReport['removed']) => removed.map((r) => ({ path: r.path, reason: `${r.updater}: ${r.what}`, bytes: r.bytes }));
+
+/** Report data for one converted revision. */
+export function reportFromConvert(c: ConvertReport, options: { title?: string; validation?: ValidationReport } = {}): ReportData {
   const base = c.containers[0]?.name;
-  const removed = c.removed.map((r) => ({ path: r.path, reason: `${r.updater}: ${r.what}`, bytes: options.removedBytes?.get(r.path) ?? 0 }));
+  const inputs = [inputOf(c.source)];
+  const removed = removedRows(c.removed);
   const removedTotal = removed.reduce((s, r) => s + r.bytes, 0);
   return {
     title: options.title ?? `Migration of ${inputs.map((i) => i.file).join(', ')}`,
@@ -44,13 +46,13 @@ export function reportFromConvert(
 }
 
 /** Report data for a fleet: the last release's breakdown plus every step's update cost. */
-export function reportFromFleet(f: FleetReport, inputs: ReportData['inputs']): ReportData {
+export function reportFromFleet(f: FleetReport): ReportData {
   const last = f.releases[f.releases.length - 1];
   const base = last?.containers[0]?.name;
   return {
     title: `Fleet of ${f.steps.length} releases`,
     generated: String(f.steps[f.steps.length - 1]?.source?.['version'] ?? ''),
-    inputs,
+    inputs: f.steps.map((s) => inputOf(s.source)),
     breakdown: (last?.containers ?? []).map((k) => ({ part: k.name, kind: k.name === base ? ('base' as const) : ('app' as const), bytes: k.bytes, objects: k.objects })),
     releases: f.steps.map((s) => ({
       name: String(s.source['version'] ?? s.source['name'] ?? s.revision),
@@ -59,7 +61,7 @@ export function reportFromFleet(f: FleetReport, inputs: ReportData['inputs']): R
       reboot: s.reboot,
       changedKeys: s.changedKeys,
     })),
-    removed: (last?.removed ?? []).map((r) => ({ path: r.path, reason: `${r.updater}: ${r.what}`, bytes: 0 })),
+    removed: removedRows(last?.removed ?? []),
     review: (last?.review ?? []).map((r) => ({ kind: r.kind, item: r.item, note: r.reason })),
     validation: [],
   };

@@ -1,5 +1,5 @@
-import type { Split } from '../split/assign.ts';
-import { isUnder } from '../split/tree-index.ts';
+import type { Split } from './assign.ts';
+import { isUnder } from './tree-index.ts';
 
 export interface PlanSizes {
   bsp: number;

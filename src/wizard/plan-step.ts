@@ -6,7 +6,7 @@ import type { Group, Plan, RestartPolicy } from '../split/plan.ts';
 import type { PlanEdit, StatusGoal } from './answers.ts';
 import type { Ask } from './ask.ts';
 import { applyEdits } from './plan-edits.ts';
-import { planSizes, type PlanSizes } from './plan-summary.ts';
+import { planSizes, type PlanSizes } from '../split/sizes.ts';
 
 const GROUPS: Group[] = ['data', 'root', 'platform', 'app'];
 const POLICIES: RestartPolicy[] = ['system', 'container'];

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,7 +17,6 @@ import { validatePath } from '../revision/validate.ts';
 import { ANSWERS_SPEC, readAnswers, type Answers, type PartialAnswers } from './answers.ts';
 import { replayAsk, terminalAsk, type Ask } from './ask.ts';
 import { discoverInputs, inputKind } from './discover.ts';
-import { planSizes } from './plan-summary.ts';
 import { settlePlan } from './plan-step.ts';
 import { settleTrust } from './trust-step.ts';
 
@@ -183,7 +182,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     try {
       const initrd = given.initrd !== undefined ? given.initrd : (await ask.text('initrd', 'Runtime initrd for bsp/pv-initrd.img (empty: none, listed for review)')).trim() || null;
       const detected = await planFor(src, { initrd: initrd ?? undefined });
-      const { plan, edits, split } = await settlePlan(src, detected, given.edits ?? [], ask, opts.answersFile);
+      const { plan, edits } = await settlePlan(src, detected, given.edits ?? [], ask, opts.answersFile);
 
       // 3. what to do with the result
       const signKey = given.signKey !== undefined ? given.signKey : (await ask.text('signKey', 'Private key (PEM) to sign the revision (empty: unsigned)')).trim() || null;
@@ -216,7 +215,6 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
                 sign: signKey ? { key: signKey } : undefined,
               });
               revision = built.report.revision;
-              const sizes = planSizes(split);
               const validation = await progress.phase('validate', () => validatePath(repoDir, { mode: 'lenient' }));
               valid = validation.valid;
               if (boot && valid) {
@@ -227,11 +225,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
                 bootRows = booted.containers.map((c) => ({ check: `boot ${c.name}`, ok: c.reached, message: `${c.status} (goal ${c.status_goal}, group ${c.group})` }));
                 if (booted.refused) bootRows.push({ check: 'boot', ok: false, message: booted.refused });
               }
-              const st = await stat(input);
-              data = reportFromConvert(built.report, [{ file: basename(input), format: String(built.report.source?.['format'] ?? ''), bytes: st.size }], {
-                validation,
-                removedBytes: new Map(sizes.removed.map((r) => [r.path, r.bytes])),
-              });
+              data = reportFromConvert(built.report, { validation });
               data.validation.push(...bootRows);
             },
           },

@@ -6,7 +6,7 @@ import { trustFlagOptions, trustFlagsUsage, trustOptionsFrom } from '../trust-fl
 export const summary = 'convert an artifact or image into a split pvr revision (BSP, base OS, app containers)';
 export const usage =
   `pvmigrate convert <input> -o <repo> [--plan FILE] [--write-plan FILE] [--initrd FILE] [--export FILE.tgz] ` +
-  `[--sign-key pem [--x5c pem]] ${trustFlagsUsage} [--json]\n\n` +
+  `[--sign-key pem [--x5c pem]] [--report FILE.html] ${trustFlagsUsage} [--json]\n\n` +
   'input (by content): .mender, .raucb, .swu, ext4 or squashfs image, partitioned disk image, rootfs tarball, docker save or\n' +
   'OCI image archive, or a .zip holding one of these (plus any docker/OCI archives, which become containers).\n' +
   '--write-plan FILE writes the detected plan and stops; --plan FILE converts with an edited plan.\n' +
@@ -22,6 +22,7 @@ export async function run(argv: string[]): Promise<number> {
     export: { type: 'string' },
     'sign-key': { type: 'string' },
     x5c: { type: 'string' },
+    report: { type: 'string' },
   });
   const [input] = positionals('convert', pos, ['<input>'], usage.split('\n')[0]!);
   const trust = trustOptionsFrom(values);
@@ -47,6 +48,15 @@ export async function run(argv: string[]): Promise<number> {
     progress: await progressFor(Boolean(values.json)),
   });
   for (const w of report.warnings) diagnostic(`pvmigrate convert: warning: ${w}`);
+  if (values.report) {
+    // The report carries the validation verdict of what was written, as `validate` would give it.
+    const [{ writeReport }, { reportFromConvert }, { validatePath }] = await Promise.all([
+      import('../../report/html.ts'),
+      import('../../report/from-results.ts'),
+      import('../../revision/validate.ts'),
+    ]);
+    await writeReport(values.report, reportFromConvert(report, { validation: await validatePath(values.output, { mode: 'lenient' }) }));
+  }
   if (values.json) {
     // Exactly the document issue 9 specifies; the source is in the state (pvmigrate/build.json), the plan in <repo>.pvmigrate/.
     const { revision, bsp, containers, removed, review, objects, bytes } = report;
@@ -63,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     ...report.removed.map((r) => `  removed (${r.updater}) ${r.path}: ${r.what}`),
     ...report.review.map((r) => `  review (${r.kind}) ${r.item}: ${r.reason}${r.extracted ? ` [${r.extracted}]` : ''}`),
   ];
+  if (values.report) lines.push(`  report: ${values.report}`);
   print(lines.join('\n'));
   return 0;
 }

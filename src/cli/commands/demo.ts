@@ -1,70 +1,45 @@
-import { fileURLToPath } from 'node:url';
 import { parseCommandArgs, positionals } from '../args.ts';
-import { diagnostic, print, printJson } from '../output.ts';
+import { print, printJson } from '../output.ts';
 
-export const summary = 'run the main job on the bundled samples: build two sample revisions, sign, validate, diff, export';
-export const usage = 'pvmigrate demo [--out DIR] [--json]   (without --out the results go to a temp dir that is removed)';
-
-const samples = fileURLToPath(new URL('../../../samples/revision/', import.meta.url));
-
-interface Step {
-  step: string;
-  ok: boolean;
-  detail: string;
-}
+export const summary = 'run the main job on the bundled samples: convert a release of each format, a fleet, boot it, report';
+export const usage =
+  'pvmigrate demo [--out DIR] [--json]\n' +
+  '  Converts samples/artifacts (a Mender, a RAUC and an SWUpdate release, and release 1.1 for a fleet), validates,\n' +
+  '  boots the converted revision in the runtime (namespace driver as root, else process driver), builds the hand-made\n' +
+  '  sample revisions of samples/revision, and writes DIR/report.html. DIR (default ./pvmigrate-demo) is replaced.';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals: pos } = parseCommandArgs('demo', argv, { out: { type: 'string' } });
   positionals('demo', pos, [], usage);
-  const { mkdir, mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join, resolve } = await import('node:path');
-  const { generateKeyPairSync } = await import('node:crypto');
-  const { initRepo } = await import('../../revision/pvr-repo.ts');
-  const { partMatch, signState } = await import('../../revision/signature.ts');
-  const { validatePath } = await import('../../revision/validate.ts');
-  const { diffStates } = await import('../../revision/diff.ts');
-  const { exportRepo } = await import('../../revision/export.ts');
+  const { rename, rm } = await import('node:fs/promises');
+  const { resolve } = await import('node:path');
+  const { workDirFor } = await import('../../convert/pipeline.ts');
+  const { fsyncDir } = await import('../../fs/atomic.ts');
+  const { artifactSamples } = await import('../../demo/artifact-samples.ts');
+  const { revisionSamples } = await import('../../demo/revision-samples.ts');
+  type Step = import('../../demo/step.ts').DemoStep;
 
-  const out = values.out ? resolve(values.out) : await mkdtemp(join(tmpdir(), 'pvmigrate-demo-'));
-  if (values.out) await mkdir(out, { recursive: true });
+  const out = resolve(values.out ?? 'pvmigrate-demo');
+  // Everything is made in a work directory beside DIR and swapped in at the end.
+  const work = await workDirFor(out);
   const steps: Step[] = [];
   const log = (s: Step): void => {
     steps.push(s);
     if (!values.json) print(`${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail}`);
   };
+  let report: string;
   try {
-    // A throwaway device key, as a fleet operator's signing key would be; the device trusts its public half.
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const repos: Record<'a' | 'b', Awaited<ReturnType<typeof initRepo>>> = {} as never;
-    for (const name of ['a', 'b'] as const) {
-      const dir = join(out, `revision-${name}`);
-      await rm(dir, { recursive: true, force: true });
-      const repo = await initRepo(dir);
-      const state = await repo.commitTree(join(samples, name));
-      const signed = signState(state, { name: 'app', key: privateKey, match: partMatch('app') });
-      const bsp = signState(signed.state, { name: 'bsp', key: privateKey, match: { include: ['bsp/**', '#spec'], exclude: ['bsp/src.json'] } });
-      await repo.writeState(bsp.state);
-      repos[name] = repo;
-      log({ step: `build revision ${name.toUpperCase()}`, ok: true, detail: `${dir} from samples/revision/${name}: ${Object.keys(bsp.state).length} keys, signed _sigs/app.json and _sigs/bsp.json (ES256)` });
-      const v = await validatePath(dir, { mode: 'strict', pubkey: publicKey });
-      log({ step: `validate ${name.toUpperCase()} (strict)`, ok: v.valid, detail: v.valid ? `${v.objects} objects, ${v.bytes} bytes, ${v.signatures.length} signatures verified` : v.errors.map((e) => `${e.key ?? ''} ${e.message}`).join('; ') });
-    }
-    const d = await diffStates(await repos.a.readState(), await repos.b.readState(), (sha) => repos.b.objects.size(sha));
-    log({
-      step: 'diff A → B',
-      ok: true,
-      detail: `${d.added.length} added, ${d.removed.length} removed, ${d.changed.length} changed (${d.changed.join(', ')}); ${d.bytesToShip} bytes to ship; ${d.reboot ? 'reboot' : `no reboot, restart ${d.restartContainers.join(', ') || 'nothing'}`}`,
-    });
-    const tarball = join(out, 'revision-b.tgz');
-    const e = await exportRepo(repos.b, tarball);
-    const v = await validatePath(tarball, { mode: 'strict', pubkey: publicKey });
-    log({ step: 'export B and validate the tarball', ok: v.valid, detail: `${tarball}: ${e.objects} objects, ${e.bytes} bytes; ${v.valid ? 'valid' : v.errors.map((x) => x.message).join('; ')}` });
+    report = await artifactSamples(work, out, log);
+    await revisionSamples(work, log);
+    await rm(out, { recursive: true, force: true });
+    await rename(work, out);
+    await fsyncDir(resolve(out, '..'));
   } finally {
-    if (!values.out) await rm(out, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true });
   }
+  report = report.replace(work, out);
   const ok = steps.every((s) => s.ok);
-  if (values.json) printJson({ ok, out: values.out ? out : null, steps });
-  else if (!values.out) diagnostic('(pass --out DIR to keep the repos and the tarball)');
+  if (values.json) printJson({ ok, out, report, steps });
+  else print(`\n${ok ? 'all steps passed' : 'some steps FAILED'}; results in ${out}\nreport: ${report}`);
   return ok ? 0 : 1;
 }

@@ -5,7 +5,7 @@ import { trustFlagOptions, trustFlagsUsage, trustOptionsFrom } from '../trust-fl
 
 export const summary = 'convert a release series into shared objects and one revision per release, with the cost of each update';
 export const usage =
-  `pvmigrate fleet <input…|dir|zip> -o <dir> [--plan FILE] [--initrd FILE] ${trustFlagsUsage} [--json]\n\n` +
+  `pvmigrate fleet <input…|dir|zip> -o <dir> [--plan FILE] [--initrd FILE] [--report FILE.html] ${trustFlagsUsage} [--json]\n\n` +
   'Releases are taken in the order given; a directory or zip in name order (numbers compared as numbers).\n' +
   'Writes <dir>/objects/ and <dir>/<NNN-version>/.pvr per release (review material in <dir>/<NNN-version>.pvmigrate/).\n' +
   'Reports per step the artifact bytes, bytes to ship, their ratio, whether the update reboots and the changed keys.\n' +
@@ -17,6 +17,7 @@ export async function run(argv: string[]): Promise<number> {
     output: { type: 'string', short: 'o' },
     plan: { type: 'string' },
     initrd: { type: 'string' },
+    report: { type: 'string' },
   });
   if (inputs.length === 0) throw new UsageError(`expected at least one input; usage: ${usage.split('\n')[0]}`);
   if (!values.output) throw new UsageError(`-o <dir> is required; usage: ${usage.split('\n')[0]}`);
@@ -28,6 +29,10 @@ export async function run(argv: string[]): Promise<number> {
     initrd: values.initrd,
     progress: await progressFor(Boolean(values.json)),
   });
+  if (values.report) {
+    const [{ writeReport }, { reportFromFleet }] = await Promise.all([import('../../report/html.ts'), import('../../report/from-results.ts')]);
+    await writeReport(values.report, reportFromFleet(report));
+  }
   if (values.json) {
     printJson(report);
     return 0;
@@ -40,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
         `${s.reboot ? `reboot (${s.rebootKey})` : 'no reboot'}; ${s.changedKeys.length} changed keys${s.changedKeys.length <= 8 ? `: ${s.changedKeys.join(', ')}` : ''}`,
     );
   }
+  if (values.report) lines.push(`report: ${values.report}`);
   print(lines.join('\n'));
   return 0;
 }
