@@ -22,8 +22,6 @@ export interface ControlContext {
   /** Accepted power command: the runtime shuts down (poweroff) or restarts (reboot) after answering. */
   command(op: DeviceCommand, message: string): void;
   updater: Updater;
-  /** POST /storage/gc: bytes reclaimed. */
-  gc(): Promise<number>;
   buildinfo: Record<string, unknown>;
 }
 
@@ -168,13 +166,14 @@ export class ControlServer {
       }
       case 'PUT /objects': {
         if (parts.length !== 2 || !/^[0-9a-f]{64}$/.test(parts[1])) throw new HttpError(400, 'Object name must be a sha256');
-        const a = await this.ctx.updater.putObject(parts[1], req);
+        const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+        const a = await this.ctx.updater.putObject(parts[1], req, Number.isFinite(length) ? length : undefined);
         return a.error ? send(res, a.status, { Error: a.error }) : send(res, 200, {});
       }
       case 'POST /storage':
         if (parts[1] !== 'gc' || parts.length !== 2) break;
         if (this.ctx.updater.inProgress) throw new HttpError(503, 'an update is ongoing');
-        return send(res, 200, { reclaimed: await this.ctx.gc() });
+        return send(res, 200, { reclaimed: await this.ctx.updater.gc() });
       case 'GET /buildinfo':
         return send(res, 200, this.ctx.buildinfo);
       case 'POST /commands': {

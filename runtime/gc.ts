@@ -1,6 +1,7 @@
 /**
  * Garbage collection as PV:storage.c pv_storage_gc_run: remove trails, logs and revision disks of every
- * revision except the running one, the update in progress (pv_try), the last committed (pv_rev) and, when
+ * revision except the running one, the update in progress (pv_try, or a LOCAL_RUN waiting for its objects),
+ * the last committed (pv_rev) and, when
  * asked, the factory revision; then delete every object no kept revision references and no trail links.
  */
 import { readdir, rm, stat, unlink } from 'node:fs/promises';
@@ -15,9 +16,9 @@ export interface GcResult {
   removedObjects: number;
 }
 
-export async function collectGarbage(storage: Storage, keep: { current?: string; keepFactory?: boolean } = {}): Promise<GcResult> {
+export async function collectGarbage(storage: Storage, keep: { current?: string; pending?: string; keepFactory?: boolean } = {}): Promise<GcResult> {
   const env = await storage.readBootEnv().catch(() => undefined);
-  const kept = new Set([keep.current, env?.pv_rev, env?.pv_try, keep.keepFactory ? '0' : undefined].filter((r): r is string => !!r));
+  const kept = new Set([keep.current, keep.pending, env?.pv_rev, env?.pv_try, keep.keepFactory ? '0' : undefined].filter((r): r is string => !!r));
   const removedRevisions: string[] = [];
   const needed = new Set<string>();
   for (const rev of await storage.listRevisions()) {

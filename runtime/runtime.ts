@@ -96,6 +96,7 @@ export class Runtime {
       current: () => this.current,
       reboot: (reason) => this.reboot(reason),
       transition: (rev, state, restart) => this.transition(rev, state, restart),
+      gc: async () => (await collectGarbage(this.storage, { current: this.current?.rev, pending: this.updater.pendingRevision })).reclaimed,
     });
     this.control = new ControlServer({
       storage: this.storage,
@@ -106,7 +107,6 @@ export class Runtime {
         this.log.info('ctrl', `${op} requested${message ? `: ${message}` : ''}`);
         this.endWith(op === 'REBOOT_DEVICE' ? { kind: 'reboot', message } : { kind: 'poweroff', message });
       },
-      gc: async () => (await collectGarbage(this.storage, { current: this.current?.rev })).reclaimed,
       buildinfo: { name: 'pvmigrate', runtime: `node ${process.version}`, driver: o.driver, platform: `${process.platform}/${process.arch}` },
     });
   }

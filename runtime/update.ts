@@ -5,6 +5,7 @@
  * counted) → DOWNLOADING while objects are missing → INPROGRESS → either a reboot into a try (pv_try) or an
  * in-place transition of the affected containers. Trying, testing and committing happen in runtime.ts.
  */
+import { statfs } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { InvalidInputError, PvError } from '../src/errors.ts';
 import { parseJson, isJsonObject } from '../src/revision/canonical-json.ts';
@@ -29,7 +30,12 @@ export interface UpdateHost {
   reboot(reason: string): void;
   /** Switch to `rev` without rebooting, restarting only `restart` (and removed/added containers). */
   transition(rev: string, state: State, restart: string[]): Promise<void>;
+  /** Garbage collection (bytes reclaimed), run before an object that would not fit. */
+  gc(): Promise<number>;
 }
+
+/** PV_STORAGE_GC_RESERVED: percentage of the storage kept free. */
+const GC_RESERVED_PERCENT = 5;
 
 export interface Answer {
   status: number;
@@ -40,8 +46,20 @@ export class Updater {
   /** A LOCAL_RUN waiting for its objects. */
   private waiting: string | undefined;
   private busy = false;
+  /** The last step received, whose objects may still be arriving before its LOCAL_RUN. */
+  private installed: string | undefined;
 
   constructor(private readonly h: UpdateHost) {}
+
+  /** POST /storage/gc. */
+  gc(): Promise<number> {
+    return this.h.gc();
+  }
+
+  /** The revision a LOCAL_RUN is downloading objects for, else the step installed last: GC keeps it. */
+  get pendingRevision(): string | undefined {
+    return this.waiting ?? this.installed;
+  }
 
   get inProgress(): boolean {
     return this.busy || this.waiting !== undefined;
@@ -85,12 +103,21 @@ export class Updater {
     }
     await storage.writeState(rev, text);
     await storage.writeProgress(rev, progress.ready(retries));
+    this.installed = rev;
     this.h.log.info('update', `step ${rev} installed`);
     return { status: 200 };
   }
 
-  /** PUT /objects/<sha>: stored only when the bytes hash to the name. */
-  async putObject(sha: string, data: Readable): Promise<Answer> {
+  /** PUT /objects/<sha>: stored only when the bytes hash to the name; GC first when `size` would not fit. */
+  async putObject(sha: string, data: Readable, size?: number): Promise<Answer> {
+    if (size !== undefined && !(await this.h.storage.objects.has(sha)) && !(await this.fits(size))) {
+      const reclaimed = await this.h.gc();
+      this.h.log.info('update', `object ${sha} (${size} bytes) did not fit: garbage collection reclaimed ${reclaimed} bytes`);
+      if (!(await this.fits(size))) {
+        data.resume();
+        return { status: 507, error: `Not enough space for object ${sha} (${size} bytes) even after garbage collection` };
+      }
+    }
     try {
       await this.h.storage.objects.putExpected(sha, data);
       this.h.storage.onDurable?.(`object ${sha}`);
@@ -104,6 +131,11 @@ export class Updater {
       void this.proceed(rev).catch((err) => this.h.log.error('update', `${rev}: ${(err as Error).message}`));
     }
     return { status: 200 };
+  }
+
+  private async fits(size: number): Promise<boolean> {
+    const fs = await statfs(this.h.storage.root);
+    return size <= fs.bavail * fs.bsize - (fs.blocks * fs.bsize * GC_RESERVED_PERCENT) / 100;
   }
 
   private async stateOf(rev: string): Promise<State> {

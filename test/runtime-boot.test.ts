@@ -222,6 +222,7 @@ test('LOCAL_RUN counts retries: at PV_REVISION_RETRIES the step is WONTGO; only 
     current: () => undefined,
     reboot: (reason) => void calls.push(`reboot ${reason}`),
     transition: async (rev) => void calls.push(`transition ${rev}`),
+    gc: async () => 0,
   });
   const text = await readFile(join(repo, '.pvr/json'));
   assert.deepEqual(await updater.installStep('7', text), { status: 400, error: 'only locals/<name> revisions can be installed through the control socket' });

@@ -2,13 +2,15 @@
 // reboot updates, DOWNLOADING until objects arrive, refused states and objects, failing tries rolled back, GC.
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { parseJson } from '../src/revision/canonical-json.ts';
 import { objectRefs, type State } from '../src/revision/state.ts';
 import { Storage } from '../runtime/storage.ts';
 import { repoRoot, runCli } from './helpers/cli.ts';
-import { needTool, sh, tempDir } from './helpers/env.ts';
+import { needTool, privileged, sh, tempDir } from './helpers/env.ts';
 import { buildRevision, ctrl, startRuntime, waitFor, type ContainerDef } from './runtime-fixture.ts';
 
 const loop = 'trap "exit 0" TERM\nwhile :; do sleep 0.1; done\n';
@@ -167,4 +169,39 @@ test('refusals: bad state and bad signature → 422 WONTGO; wrong object bytes �
   await until('UPDATED after the objects arrived', async () => ((await progressOf(s.ctrlPath, 'locals/r4')).status === 'UPDATED' ? true : undefined));
   await ctrl(s.ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
   assert.equal(await rt.exit, 0);
+});
+
+test('an object that does not fit triggers garbage collection first (PV_STORAGE_GC_RESERVED 5 %)', { skip: privileged('tmpfs mount') || needTool('mksquashfs') }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-gc-'));
+  const storage = join(dir, 'storage');
+  sh('mkdir', ['-p', storage]);
+  // Room for two revisions (≈ 2 × 2 MiB of squashfs) but not three.
+  sh('mount', ['-t', 'tmpfs', '-o', 'size=5300k', 'pv-test-storage', storage]);
+  let mounted = true;
+  const unmount = () => {
+    if (mounted) sh('umount', ['-l', storage]);
+    mounted = false;
+  };
+  // After hooks run in registration order: unmount, then remove.
+  t.after(unmount);
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { deployFrom } = await import('../runtime/deploy.ts');
+  await deployFrom(await buildRevision(join(dir, 'r0'), [sys('a'), app('a')]), storage);
+  await deployFrom(await buildRevision(join(dir, 'r1'), [sys('b'), app('b')]), storage, { rev: '1' });
+  const st = new Storage(storage);
+  await st.writeBootEnv({ pv_rev: '1' }); // as if 1 had been committed by an update
+  await st.markDone('1');
+  const ctrlPath = join(dir, 'pv-ctrl');
+  const rt = startRuntime(storage, ctrlPath, 'namespace', opts);
+  t.after(() => rt.child.kill('SIGKILL'));
+  await waitFor(ctrlPath, (cs) => cs.every((c) => c.status === 'STARTED'), 'rev 1 up');
+  const r2 = await buildRevision(join(dir, 'r2'), [sys('c'), app('c')]);
+  const inst = await runCli(['pvcontrol', '--socket', ctrlPath, 'steps', 'install', r2, 'locals/r2']);
+  assert.equal(inst.code, 0, inst.stderr);
+  assert.match(readFileSync(join(storage, 'logs/1/pantavisor/pantavisor.log'), 'utf8'), /did not fit: garbage collection reclaimed [1-9]\d* bytes/);
+  assert.deepEqual(await st.listRevisions(), ['1', 'locals/r2'], 'the factory revision was collected, the new step kept');
+  for (const sha of objectRefs(stateOf(r2)).keys()) assert.equal((await st.objects.verify(sha)).status, 'ok');
+  await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
+  assert.equal(await rt.exit, 0, rt.stderr());
+  unmount();
 });
