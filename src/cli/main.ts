@@ -36,6 +36,11 @@ async function globalHelp(): Promise<string> {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // `pvmigrate … | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   try {
     if (!name || name === '--help' || name === '-h' || name === 'help') {
       print(await globalHelp());
