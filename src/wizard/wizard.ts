@@ -166,7 +166,9 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     if (isArtifact) {
       ask.say(`Inspecting ${chosen.display} …`);
       const settled = await settleTrust(chosen.file, { trust, acceptUnverified: given.acceptUnverified }, ask);
-      ({ trust, acceptUnverified } = settled);
+      // Recorded absolute, so a replay from another directory finds the same files.
+      trust = Object.fromEntries(Object.entries(settled.trust).map(([k, v]) => [k, resolve(v)]));
+      acceptUnverified = settled.acceptUnverified;
       try {
         ask.say(`  ${settled.artifact.format}, ${settled.artifact.signed ? (acceptUnverified ? 'signed, accepted UNVERIFIED' : 'signature verified') : 'unsigned'}; ${settled.artifact.payloads.length} payloads`);
         await verifyPayloads(settled.artifact, ask, tty);
@@ -180,12 +182,14 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     const scratch = join(work, 'scratch');
     const src = await openInput(input, work, trustOptions, { phase: (_title, run) => run(() => undefined) });
     try {
-      const initrd = given.initrd !== undefined ? given.initrd : (await ask.text('initrd', 'Runtime initrd for bsp/pv-initrd.img (empty: none, listed for review)')).trim() || null;
+      const initrdAnswer = given.initrd !== undefined ? given.initrd : (await ask.text('initrd', 'Runtime initrd for bsp/pv-initrd.img (empty: none, listed for review)')).trim() || null;
+      const initrd = initrdAnswer && resolve(initrdAnswer);
       const detected = await planFor(src, { initrd: initrd ?? undefined });
       const { plan, edits } = await settlePlan(src, detected, given.edits ?? [], ask, opts.answersFile);
 
       // 3. what to do with the result
-      const signKey = given.signKey !== undefined ? given.signKey : (await ask.text('signKey', 'Private key (PEM) to sign the revision (empty: unsigned)')).trim() || null;
+      const signAnswer = given.signKey !== undefined ? given.signKey : (await ask.text('signKey', 'Private key (PEM) to sign the revision (empty: unsigned)')).trim() || null;
+      const signKey = signAnswer && resolve(signAnswer);
       const boot = given.boot ?? (await ask.confirm('boot', 'Boot the result in the runtime now and show each container\'s status?', true));
 
       const stage = join(work, 'out');
