@@ -1,5 +1,5 @@
 #!/bin/sh
-# /init of the pvmigrate initrd (busybox sh). Kernel-specific glue around the runtime, which stays the
+# /init of the pvmigrate initrd (dash, with busybox applets). Kernel-specific glue around the runtime, which stays the
 # same program as `pvmigrate run`:
 #   stage 1: mount /proc /sys /dev, load the kernel modules listed in /lib/modules/pv-load-order, then move
 #            everything onto a tmpfs and switch_root to it, because pivot_root (the namespace driver's

@@ -49,7 +49,12 @@ export function debianKernel(cacheDir = join(tmpdir(), 'pvmigrate-debian-kernel'
       const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
       if (!deb) throw new EnvironmentError('kernel-fetch', `apt-get download ${pkg} left no .deb`);
       run('dpkg', ['-x', join(work, deb), join(work, 'root')]);
-      renameSync(join(work, 'root'), root);
+      try {
+        renameSync(join(work, 'root'), root);
+      } catch (err) {
+        // Another run unpacked the same package meanwhile: use theirs.
+        if (!existsSync(root)) throw err;
+      }
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
