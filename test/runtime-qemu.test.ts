@@ -12,6 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { readCpioMembers } from '../src/archive/cpio.ts';
 import { BufferSource } from '../src/fs/source.ts';
 import { cpioNewc, type InitrdMember } from '../runtime/initrd/cpio-writer.ts';
+import { modinfo, resolveModules } from '../runtime/initrd/kernel-modules.ts';
 import { debianKernel } from '../runtime/initrd/qemu.ts';
 import { qemuUpdateCycle } from '../bench/qemu.bench.ts';
 import { runCli } from './helpers/cli.ts';
@@ -101,6 +102,25 @@ test('pvmigrate initrd: one architecture, /init, busybox applets, dash, util-lin
   assert.match(bad.stderr, /a\.gz is not an ELF executable/);
   const usage = await runCli(['initrd']);
   assert.equal(usage.code, 2);
+});
+
+test('kernel modules: a corrupt or foreign .ko is refused with its name, never read out of bounds', async (t) => {
+  const dir = await tempDir(t);
+  const elf = Buffer.alloc(64);
+  elf.writeUInt32BE(0x7f454c46, 0);
+  elf[4] = 2;
+  elf[5] = 1;
+  elf.writeBigUInt64LE(1n << 40n, 0x28); // section headers far past the end
+  elf.writeUInt16LE(64, 0x3a);
+  elf.writeUInt16LE(3, 0x3c);
+  assert.throws(() => modinfo(elf, 'bad.ko'), /bad\.ko: section headers out of bounds/);
+  assert.throws(() => modinfo(Buffer.from('not elf at all, not elf at all, not elf at all, not elf at all!!'), 'text.ko'), /text\.ko: not an ELF file/);
+  mkdirSync(join(dir, 'kernel/fs'), { recursive: true });
+  writeFileSync(join(dir, 'kernel/fs/ext4.ko'), elf);
+  assert.throws(() => resolveModules(dir, ['ext4']), /ext4\.ko: section headers out of bounds/);
+  assert.throws(() => resolveModules(dir, ['overlay']), /kernel module 'overlay' .* is neither in .* nor built in/);
+  writeFileSync(join(dir, 'modules.builtin'), 'kernel/fs/overlayfs/overlay.ko\n');
+  assert.deepEqual(resolveModules(dir, ['overlay']), [], 'built-in modules need no file');
 });
 
 const qemuSkip = process.arch !== 'x64' ? 'qemu test boots x86-64 Debian kernels' : privileged('qemu boot with the namespace driver') || needTool('qemu-system-x86_64') || needTool('mksquashfs') || needTool('debugfs') || needTool('curl') || needTool('apt-get');
