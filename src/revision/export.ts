@@ -16,7 +16,8 @@ import { fsyncDir, publishTemp, tempPathFor, writeFileAtomically } from '../fs/a
 import { canonicalize, isJsonObject, parseJson } from './canonical-json.ts';
 import { initRepo, type PvrRepo } from './pvr-repo.ts';
 import { objectRefs, type State } from './state.ts';
-import { END_OF_ARCHIVE, fileHeader, padding, readTar } from './tar.ts';
+import { tarStream, type TarMember } from '../fs/tar/stream.ts';
+import { END_OF_ARCHIVE, fileHeader, padding } from './tar.ts';
 
 /** The state JSON is read whole; a bigger one is not a revision. */
 const MAX_STATE_JSON = 64 * 1024 * 1024;
@@ -87,6 +88,30 @@ function memberKind(name: string): { kind: 'json' } | { kind: 'object'; sha: str
   return m ? { kind: 'object', sha: m[1]! } : undefined;
 }
 
+/**
+ * What a member of an export is, refusing anything else: a name other than json and objects/<sha256>, a
+ * json or object that is not a plain regular file (links, devices, sparse files), an objects/ that is not
+ * a directory.
+ */
+function exportMember(m: TarMember, file: string): { kind: 'json' } | { kind: 'object'; sha: string } | { kind: 'dir' } {
+  const kind = memberKind(m.path);
+  if (kind === undefined) throw new InvalidInputError('tar-member', `unexpected member '${m.path}': an export holds only json and objects/<sha256>`, { file });
+  if (kind.kind === 'dir') {
+    if (m.type !== 'dir') throw new InvalidInputError('tar-member', `member '${m.path}' must be a directory`, { file });
+  } else if (m.type !== 'file' || m.sparse) {
+    throw new InvalidInputError('tar-member', `member '${m.path}' is not a regular file (${m.sparse ? 'sparse' : m.type})`, { file });
+  }
+  return kind;
+}
+
+/** The json member's bytes, bounded before any is read. */
+async function readState(m: TarMember, body: AsyncIterable<Buffer>, file: string): Promise<Buffer> {
+  if (m.size > MAX_STATE_JSON) throw new InvalidInputError('state-format', `json member of ${m.size} bytes is too large`, { file });
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
 async function* gunzipIfNeeded(file: string): AsyncGenerator<Buffer> {
   const h = await open(file, 'r');
   const head = Buffer.alloc(2);
@@ -145,26 +170,16 @@ export async function importTarball(file: string, outDir: string): Promise<Impor
   try {
     const repo = await initRepo(tmpDir);
     let state: State | undefined;
-    let stateBytes = Buffer.alloc(0);
+    let stateBytes: Buffer = Buffer.alloc(0);
     const seen = new Set<string>();
     let bytes = 0;
     const name = (n: string): string => `${file}: member '${n}'`;
-    for await (const { header, body } of readTar(gunzipIfNeeded(file), file)) {
-      const kind = memberKind(header.name);
-      if (kind === undefined) {
-        throw new InvalidInputError('tar-member', `unexpected member '${header.name}': an export holds only json and objects/<sha256>`, { file });
-      }
-      if (kind.kind === 'dir') {
-        if (header.type !== '5') throw new InvalidInputError('tar-member', `member '${header.name}' must be a directory`, { file });
-        continue;
-      }
-      if (header.type !== '0') throw new InvalidInputError('tar-member', `member '${header.name}' is not a regular file (type '${header.type}')`, { file });
+    for await (const { member, body } of tarStream(gunzipIfNeeded(file), file)) {
+      const kind = exportMember(member, file);
+      if (kind.kind === 'dir') continue;
       if (kind.kind === 'json') {
         if (state) throw new InvalidInputError('tar-member', 'the archive holds json twice', { file });
-        if (header.size > MAX_STATE_JSON) throw new InvalidInputError('state-format', `json member of ${header.size} bytes is too large`, { file });
-        const chunks: Buffer[] = [];
-        for await (const c of body) chunks.push(c);
-        stateBytes = Buffer.concat(chunks);
+        stateBytes = await readState(member, body(), file);
         const value = parseJson(stateBytes, name('json'));
         if (!isJsonObject(value)) throw new InvalidInputError('state-format', 'json member is not a JSON object', { file });
         state = value;
@@ -172,7 +187,7 @@ export async function importTarball(file: string, outDir: string): Promise<Impor
       }
       if (seen.has(kind.sha)) throw new InvalidInputError('tar-member', `object ${kind.sha} appears twice`, { file });
       seen.add(kind.sha);
-      const r = await repo.objects.putExpected(kind.sha, Readable.from(body), name(header.name));
+      const r = await repo.objects.putExpected(kind.sha, Readable.from(body()), name(member.path));
       bytes += r.size;
     }
     if (!state) throw new InvalidInputError('tar-member', 'the archive holds no json member (the state)', { file });
@@ -208,16 +223,12 @@ export interface ExportIndex {
 export async function readExportIndex(file: string): Promise<ExportIndex> {
   let state: State | undefined;
   const sizes = new Map<string, number>();
-  for await (const { header, body } of readTar(gunzipIfNeeded(file), file)) {
-    const kind = memberKind(header.name);
-    if (kind === undefined) throw new InvalidInputError('tar-member', `unexpected member '${header.name}': an export holds only json and objects/<sha256>`, { file });
-    if (kind.kind === 'object') sizes.set(kind.sha, header.size);
+  for await (const { member, body } of tarStream(gunzipIfNeeded(file), file)) {
+    const kind = exportMember(member, file);
+    if (kind.kind === 'object') sizes.set(kind.sha, member.size);
     if (kind.kind !== 'json') continue;
     if (state) throw new InvalidInputError('tar-member', 'the archive holds json twice', { file });
-    if (header.size > MAX_STATE_JSON) throw new InvalidInputError('state-format', `json member of ${header.size} bytes is too large`, { file });
-    const chunks: Buffer[] = [];
-    for await (const c of body) chunks.push(c);
-    const value = parseJson(Buffer.concat(chunks), `${file}: member 'json'`);
+    const value = parseJson(await readState(member, body(), file), `${file}: member 'json'`);
     if (!isJsonObject(value)) throw new InvalidInputError('state-format', 'json member is not a JSON object', { file });
     state = value;
   }

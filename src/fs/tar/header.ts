@@ -65,7 +65,12 @@ export function parseNumber(block: Buffer, off: number, len: number, what: strin
 
 /** Sum of the header bytes with the checksum field counted as spaces; both unsigned and (old) signed sums are valid. */
 function checksumMatches(block: Buffer, file: string, at: number): void {
-  const stored = parseNumber(block, 148, 8, 'checksum', file);
+  // A checksum field that is no number at all is the usual sign of input that is not a tar.
+  const field = block.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').replace(/^[\0 ]+/, '');
+  if (!/^[0-7]+$/.test(field)) {
+    throw new InvalidInputError('tar-checksum', `tar header at offset ${at} has no octal checksum ('${field.replace(/[^\x20-\x7e]/g, '?')}'); the archive is corrupt or not a tar`, { file });
+  }
+  const stored = parseInt(field, 8);
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < BLOCK; i++) {
