@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../bin/pvmigrate.js', import.meta.url));
@@ -32,4 +34,35 @@ export function report(label: string, ours: Measurement, peer: Measurement, peer
     `${label}: pvmigrate ${ours.seconds.toFixed(2)} s (peak RSS ${ours.maxRssMiB.toFixed(0)} MiB) vs ${peerName} ${peer.seconds.toFixed(2)} s ` +
       `(peak RSS ${peer.maxRssMiB.toFixed(0)} MiB); time ratio ${ratio.toFixed(2)}×, speed ${(1 / ratio).toFixed(2)}× of ${peerName}`,
   );
+}
+
+/** The quickest of several runs: the machine is shared, so slower runs mostly measure the neighbours. */
+export function fastest(runs: Measurement[]): Measurement {
+  return runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+}
+
+/** The median run, for interleaved comparisons where one lucky run should not decide. */
+export function median(runs: Measurement[]): Measurement {
+  return [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(runs.length / 2)]!;
+}
+
+/**
+ * A root-filesystem-like image of `mib` MiB: per MiB, half pseudo-random bytes (binaries) and half zeros
+ * (free space), so compressors have real work (~2:1 with gzip). Deterministic for a given seed.
+ */
+export async function writeRootfsLikeImage(path: string, mib: number, seed: string): Promise<void> {
+  const h = await open(path, 'w');
+  try {
+    let state = createHash('sha256').update(seed).digest();
+    const chunk = Buffer.alloc(1 << 20);
+    for (let i = 0; i < mib; i++) {
+      for (let o = 0; o < chunk.length / 2; o += 32) {
+        state = createHash('sha256').update(state).digest();
+        state.copy(chunk, o);
+      }
+      await h.write(chunk);
+    }
+  } finally {
+    await h.close();
+  }
 }

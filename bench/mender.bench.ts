@@ -1,47 +1,30 @@
 // inspect + verify of a ~200 MB gzip rootfs artifact, against `mender-artifact validate` on the same file.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { open, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openArtifact } from '../importers/open.ts';
-import { measure, measurePvmigrate, report, type Measurement } from './measure.ts';
+import { fastest, measure, measurePvmigrate, report, writeRootfsLikeImage } from './measure.ts';
 
 const SIZE_MIB = 200;
-
-/** A rootfs-like image: per MiB, half pseudo-random bytes (binaries) and half zeros (free space), ~2:1 with gzip. */
-async function makeImage(path: string): Promise<void> {
-  const h = await open(path, 'w');
-  let seed = createHash('sha256').update('bench').digest();
-  const chunk = Buffer.alloc(1 << 20);
-  for (let i = 0; i < SIZE_MIB; i++) {
-    for (let o = 0; o < chunk.length / 2; o += 32) {
-      seed = createHash('sha256').update(seed).digest();
-      seed.copy(chunk, o);
-    }
-    await h.write(chunk);
-  }
-  await h.close();
-}
 
 export async function bench(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-bench-mender-'));
   try {
-    await makeImage(join(dir, 'rootfs.ext4'));
+    await writeRootfsLikeImage(join(dir, 'rootfs.ext4'), SIZE_MIB, 'bench');
     const art = join(dir, 'big.mender');
     const w = spawnSync('mender-artifact', ['write', 'rootfs-image', '-f', 'rootfs.ext4', '-n', 'bench', '-t', 'dev', '-o', art], { cwd: dir });
     if (w.status !== 0) throw new Error(`mender-artifact write failed: ${w.stderr}`);
     // Warm the page cache so both tools read from memory.
     spawnSync('cat', [art], { stdio: 'ignore' });
     // Best of three for each, the machine being shared.
-    const best = (runs: Measurement[]): Measurement => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-    const peer = best([1, 2, 3].map(() => measure('mender-artifact', ['validate', art])));
-    const ours = best([1, 2, 3].map(() => measurePvmigrate(['inspect', art, '--json'])));
+    const peer = fastest([1, 2, 3].map(() => measure('mender-artifact', ['validate', art])));
+    const ours = fastest([1, 2, 3].map(() => measurePvmigrate(['inspect', art, '--json'])));
     report(`inspect+verify ${SIZE_MIB} MiB gzip rootfs artifact (whole CLI run)`, ours, peer, 'mender-artifact validate');
     // The same work in this process, without node + tsx start-up (which the CLI pays on every run).
     const tiny = fileURLToPath(new URL('../samples/mender/demo-1.0.mender', import.meta.url));
-    const startup = best([1, 2, 3].map(() => measurePvmigrate(['inspect', tiny, '--json'])));
+    const startup = fastest([1, 2, 3].map(() => measurePvmigrate(['inspect', tiny, '--json'])));
     let inProcess = Infinity;
     for (let i = 0; i < 3; i++) {
       const t0 = process.hrtime.bigint();

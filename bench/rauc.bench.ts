@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle, makePki, noise } from '../samples/rauc/fixtures.ts';
-import { measure, measurePvmigrate, report, type Measurement } from './measure.ts';
+import { measure, measurePvmigrate, median, report, type Measurement } from './measure.ts';
 
 /**
  * A ~200 MB verity bundle made by `rauc bundle`: our signature check + full dm-verity payload check
@@ -11,10 +11,6 @@ import { measure, measurePvmigrate, report, type Measurement } from './measure.t
  * interleaved and the median of three is reported, since the machine is shared.
  */
 const RUNS = 3;
-
-function median(ms: Measurement[]): Measurement {
-  return [...ms].sort((a, b) => a.seconds - b.seconds)[Math.floor(ms.length / 2)]!;
-}
 
 export async function bench(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-rauc-bench-'));

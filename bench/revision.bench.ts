@@ -1,32 +1,15 @@
 // Revision core on a 1 GiB object: validate (re-hash), export (tar and gzip) and import, against the
 // same byte work done by sha256sum and GNU tar. Peak RSS shows the streams stay bounded.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initRepo } from '../src/revision/pvr-repo.ts';
-import { measure, measurePvmigrate, report, type Measurement } from './measure.ts';
+import { fastest, measure, measurePvmigrate, report, writeRootfsLikeImage, type Measurement } from './measure.ts';
 
 const SIZE_MIB = 1024;
 
-/** Half pseudo-random, half zeros per MiB: a root filesystem's mix, so gzip has real work. */
-async function makeImage(path: string): Promise<void> {
-  const h = await open(path, 'w');
-  let seed = createHash('sha256').update('revision-bench').digest();
-  const chunk = Buffer.alloc(1 << 20);
-  for (let i = 0; i < SIZE_MIB; i++) {
-    for (let o = 0; o < chunk.length / 2; o += 32) {
-      seed = createHash('sha256').update(seed).digest();
-      seed.copy(chunk, o);
-    }
-    await h.write(chunk);
-  }
-  await h.close();
-}
-
-const best = (runs: Measurement[]): Measurement => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-const twice = (f: () => Measurement): Measurement => best([f(), f()]);
+const twice = (f: () => Measurement): Measurement => fastest([f(), f()]);
 
 export async function bench(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-bench-revision-'));
@@ -38,7 +21,7 @@ export async function bench(): Promise<void> {
     await writeFile(join(tree, 'bsp/pantavisor.fit'), 'fit');
     await writeFile(join(tree, 'os/run.json'), '{"#spec":"service-manifest-run@1","name":"os","type":"lxc","config":"lxc.container.conf","root-volume":"root.squashfs"}');
     await writeFile(join(tree, 'os/lxc.container.conf'), 'lxc.uts.name = os\n');
-    await makeImage(join(tree, 'os/root.squashfs'));
+    await writeRootfsLikeImage(join(tree, 'os/root.squashfs'), SIZE_MIB, 'revision-bench');
     const repoDir = join(dir, 'repo');
     const repo = await initRepo(repoDir);
     const t0 = process.hrtime.bigint();
