@@ -27,9 +27,8 @@ const KEEP_OLD_BUILDS_MS = 60 * 60 * 1000;
 const buildDepth = '../../';
 
 /**
- * Modules that locate files next to themselves (src/cli/commands/demo.ts: ../../../samples/revision/;
- * runtime/initrd/build.ts: runtime-main.ts and init.sh beside it; src/fs/compression.ts: createRequire;
- * src/cli/main.ts: commands/) keep doing so from dist: `import.meta.url` becomes the URL of the module's own
+ * Modules that locate files next to themselves (src/demo/*-samples.ts: ../../samples/; runtime/initrd/build.ts:
+ * runtime-main.ts and init.sh beside it; src/fs/compression.ts: createRequire; src/cli/main.ts: commands/) keep doing so from dist: `import.meta.url` becomes the URL of the module's own
  * source file, computed from the chunk's location, so relative paths land in the project tree as under tsx.
  */
 function sourceUrlPlugin(commandFiles: string[]): Plugin {
