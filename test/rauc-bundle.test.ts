@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { openArtifact } from '../importers/open.ts';
@@ -239,6 +239,23 @@ describe('RAUC bundles built with rauc 1.8', { skip }, () => {
       assert.equal(raucInfo(f, [`--keyring=${pki.rootCa}`]).code, 0, 'rauc info does not read the payload');
       await rejects(f, { keyring: pki.rootCa }, 'rauc-verity-data', /payload block 73 \(offset 299008\) fails its dm-verity hash/);
       await extractFails(f, pki.rootCa, /flip-payload\.raucb: payload block 73/);
+    });
+
+    test('a verity bundle changed after it was opened and checked: the image bytes are still refused', async () => {
+      const f = tampered('changed-later', verity, (b) => b);
+      await assert.rejects(
+        withArtifact(f, { keyring: pki.rootCa }, async (a) => {
+          // Every block was proven at open; now the file changes under the reader.
+          const fd = openSync(f, 'r+');
+          try {
+            writeSync(fd, Buffer.from([readFileSync(f)[300000]! ^ 0x01]), 0, 1, 300000);
+          } finally {
+            closeSync(fd);
+          }
+          return drain(a);
+        }),
+        (err: unknown) => err instanceof PvError && ['rauc-image-hash', 'rauc-verity-data'].includes(err.code) && err.exitCode === 1,
+      );
     });
 
     test('flipped byte in the verity hash tree', async () => {

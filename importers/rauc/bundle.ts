@@ -115,10 +115,15 @@ export async function openBundle(src: RandomAccessSource, trust: TrustOptions): 
     const data = await openVerity(payload, { rootHash: verityHash, salt: veritySalt, treeSize: veritySize });
     // The signature covers only the manifest; every payload block is checked here, before anything is trusted.
     await data.checkAll();
-    fsSource = data;
+    // Proven blocks are then read directly (as `rauc extract` unsquashfs-es the bundle after its check), saving
+    // a second dm-verity pass, when every image will be checked against the signed manifest's size and sha256
+    // as it streams: bytes changed after this point can then never pass as an image.
+    const imagesChecked = manifest.images.every((i) => !i.filename || (i.sha256 !== undefined && i.size !== undefined));
+    const proven = imagesChecked ? data.unchecked() : data;
+    fsSource = proven;
     if (manifest.bundle.format === 'crypt') {
       if (!manifest.bundle.cryptKey) throw new InvalidInputError('rauc-manifest', 'crypt bundle manifest has no crypt-key', { file });
-      fsSource = new DecryptedSource(data, Buffer.from(manifest.bundle.cryptKey, 'hex'));
+      fsSource = new DecryptedSource(proven, Buffer.from(manifest.bundle.cryptKey, 'hex'));
     }
   } else if (encryptedCms) {
     throw new InvalidInputError('rauc-format', 'encrypted bundle signature is detached: only crypt bundles (inline manifest) can be encrypted', { file });

@@ -5,7 +5,7 @@ import { SliceSource, type RandomAccessSource } from '../../src/fs/source.ts';
 /**
  * dm-verity (format 1, no superblock) as RAUC lays it out after the squashfs: salted SHA-256 over 4 KiB
  * blocks, 128 digests per 4 KiB hash block, top level first. The tree is checked against the signed root
- * once; each data block is then checked against its leaf digest whenever it is read.
+ * once; each data block is then checked against its leaf digest whenever it is read through VerifiedSource.
  */
 export const VERITY_BLOCK = 4096;
 const DIGEST = 32;
@@ -149,5 +149,10 @@ export class VerifiedSource extends SliceSource {
     for await (const _ of this.stream()) {
       // Each chunk was verified by read().
     }
+  }
+
+  /** The data area read without block checks: only for use after checkAll() (see openBundle for when). */
+  unchecked(): RandomAccessSource {
+    return this.payload.slice(0, this.size, this.name);
   }
 }
