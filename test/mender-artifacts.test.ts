@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { openArtifact } from '../importers/open.ts';
 import { runCli } from './helpers/cli.ts';
 import { needTool, sh } from './helpers/env.ts';
+import type { MenderJson } from './helpers/mender.ts';
 
 const skip = needTool('mender-artifact') || needTool('openssl');
 
@@ -174,16 +175,7 @@ for (const c of cases) {
     const want = maRead(art(c.name), pub);
     const a = await openArtifact(art(c.name), { key: pub });
     try {
-      const j = a.toJSON() as {
-        formatVersion: number;
-        name: string;
-        signed: boolean;
-        verified: boolean | null;
-        provides: Record<string, string>;
-        depends: Record<string, string[]>;
-        scripts: string[];
-        payloads: { type: string | null; files: { name: string; size: number; sha256: string; compression: string }[]; provides: Record<string, string>; depends: Record<string, string>; clearsProvides: string[]; metaData: unknown }[];
-      };
+      const j = a.toJSON() as MenderJson;
       assert.equal(j.name, want.name);
       assert.equal(j.formatVersion, want.version);
       assert.deepEqual(j.depends.device_type, want.devices);

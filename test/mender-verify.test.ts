@@ -8,23 +8,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
 import { corpus, corpusSkip, needTool, sh, tempDir } from './helpers/env.ts';
+import type { MenderJson } from './helpers/mender.ts';
 
 const skipTools = needTool('mender-artifact') || needTool('tar');
 const M = (name: string): string => corpus('mender', name);
 
-interface Json {
-  formatVersion: number;
-  name: string;
-  signed: boolean;
-  verified: boolean | null;
-  provides: Record<string, string>;
-  depends: Record<string, string[]>;
-  payloads: { type: string | null; files: { name: string; size: number; sha256: string; compression: string }[]; provides: Record<string, string>; depends: Record<string, unknown>; metaData: unknown }[];
-}
-
-async function inspect(file: string, key?: string): Promise<{ code: number; json?: Json; stderr: string }> {
+async function inspect(file: string, key?: string): Promise<{ code: number; json?: MenderJson; stderr: string }> {
   const r = await runCli(['inspect', file, ...(key ? ['--key', key] : []), '--json']);
-  return { code: r.code, json: r.stdout ? (JSON.parse(r.stdout) as Json) : undefined, stderr: r.stderr };
+  return { code: r.code, json: r.stdout ? (JSON.parse(r.stdout) as MenderJson) : undefined, stderr: r.stderr };
 }
 
 /** sha256 of each payload file as GNU tar extracts it: the independent check of our hashes. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
 import { corpus, corpusSkip, sh, tempDir } from './helpers/env.ts';
-import { inspect, sha256 } from './swupdate-helpers.ts';
+import { inspect, sha256 } from './helpers/swupdate.ts';
 
 const c = (name: string) => corpus('swupdate', name);
 const TEST_FILE = sha256('THIS IS A TEST UPDATE FILE\n');

@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { openArtifact } from '../importers/open.ts';
 import { runCli } from './helpers/cli.ts';
 import { needTool, sh, tempDir } from './helpers/env.ts';
-import { packSwu, sha256 } from './swupdate-helpers.ts';
+import { packSwu, sha256 } from './helpers/swupdate.ts';
 
 const skip = needTool('cpio') || needTool('mkfs.ext4') || needTool('tar');
 

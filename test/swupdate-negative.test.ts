@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { needTool, tempDir } from './helpers/env.ts';
-import { cmsSign, inspect, makeCert, packSwu, swupdateCheck, writeFiles } from './swupdate-helpers.ts';
+import { cmsSign, inspect, makeCert, packSwu, swupdateCheck, writeFiles } from './helpers/swupdate.ts';
 
 const skip = needTool('swupdate') || needTool('cpio') || needTool('openssl');
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { needTool, sh, tempDir } from './helpers/env.ts';
-import { cmsSign, inspect, makeCert, names, packSwu, sha256, swupdateCheck, writeFiles } from './swupdate-helpers.ts';
+import { cmsSign, inspect, makeCert, names, packSwu, sha256, swupdateCheck, writeFiles } from './helpers/swupdate.ts';
 
 const skip = needTool('swupdate') || needTool('cpio') || needTool('openssl');
 

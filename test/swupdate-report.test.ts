@@ -4,7 +4,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { needTool, tempDir } from './helpers/env.ts';
-import { inspect, packSwu, writeFiles } from './swupdate-helpers.ts';
+import { inspect, packSwu, writeFiles } from './helpers/swupdate.ts';
 
 const skip = needTool('cpio');
 

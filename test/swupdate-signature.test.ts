@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { needTool, sh, tempDir } from './helpers/env.ts';
-import { cmsSign, inspect, makeCert, packSwu, sha256, writeFiles } from './swupdate-helpers.ts';
+import { cmsSign, inspect, makeCert, packSwu, sha256, writeFiles } from './helpers/swupdate.ts';
 
 const skip = needTool('cpio') || needTool('openssl');
 

@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli } from './helpers/cli.ts';
-import { sh } from './helpers/env.ts';
+import { runCli } from './cli.ts';
+import { sh } from './env.ts';
 
 export const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
