@@ -28,7 +28,7 @@ const fiveContainers: ContainerDef[] = [
     // A pvr docker volume: permanent storage bind-mounted by an lxc.mount.entry (namespace driver only).
     volumes: { 'docker--data': 'permanent' },
     lxcExtra: ['lxc.mount.entry = /volumes/plat/docker--data data none bind,rw,create=dir 0 0'],
-    init: prelude + 'echo "config=$(cat $R/etc/pv-test.conf)"\nn=$(cat $R/var/boots 2>/dev/null || echo 0); n=$((n+1)); echo $n > $R/var/boots; echo boots=$n\nmkdir -p $R/data; echo $n > $R/data/volume-boots\n' + idle,
+    init: prelude + 'echo "config=$(cat $R/etc/pv-test.conf)"\nn=$(cat $R/var/boots 2>/dev/null || echo 0); n=$((n+1)); echo $n > $R/var/boots; mkdir -p $R/data; echo $n > $R/data/volume-boots; echo boots=$n\n' + idle,
   },
   {
     name: 'ready',
@@ -54,6 +54,12 @@ const allAtGoal = (cs: any[]) => cs.length === 5 && cs.every((c) => c.status ===
 
 function consoleOf(storage: string, c: string): string {
   return readFileSync(join(storage, 'logs/0', c, 'lxc/console.log'), 'utf8');
+}
+
+/** A container's console eventually matches `re` (STARTED means exec'd, not that its first echo landed). */
+async function expectConsole(storage: string, c: string, re: RegExp): Promise<void> {
+  for (let i = 0; i < 200 && !re.test(consoleOf(storage, c)); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(consoleOf(storage, c), re);
 }
 
 /** pids of `root` and all its descendants, from the host's /proc. */
@@ -114,12 +120,12 @@ async function scenario(t: import('node:test').TestContext, driver: 'namespace' 
 
   // Consoles: MOUNTED goal never ran its init; _config visible; READY sent from inside; crash recovered.
   assert.equal(consoleOf(storage, 'data1'), '');
-  assert.match(consoleOf(storage, 'plat'), /config=from-config-overlay\nboots=1\n/);
-  assert.match(consoleOf(storage, 'ready'), /boot-marker=absent\n[^]*signalled/);
-  assert.match(consoleOf(storage, 'crash'), /crashing\nrecovered\n/);
+  await expectConsole(storage, 'plat', /config=from-config-overlay\nboots=1\n/);
+  await expectConsole(storage, 'ready', /boot-marker=absent\n[^]*signalled/);
+  await expectConsole(storage, 'crash', /crashing\nrecovered\n/);
   if (driver === 'namespace') {
     // Its own PID namespace (the init is PID 1) and UTS namespace (hostname = container name).
-    assert.match(consoleOf(storage, 'base'), /whoami pid=1 hostname=base init=sh\n/);
+    await expectConsole(storage, 'base', /whoami pid=1 hostname=base init=sh\n/);
     assert.deepEqual(hostSnapshot(dir).hostname, before.hostname);
   }
 
@@ -169,9 +175,9 @@ async function scenario(t: import('node:test').TestContext, driver: 'namespace' 
   const rt2 = startRuntime(storage, ctrlPath, driver);
   t.after(() => rt2.child.kill('SIGKILL'));
   await waitFor(ctrlPath, allAtGoal, 'every status goal, second boot');
-  assert.match(consoleOf(storage, 'plat'), /boots=1\n[^]*boots=2\n/);
+  await expectConsole(storage, 'plat', /boots=1\n[^]*boots=2\n/);
   if (driver === 'namespace') assert.equal(readFileSync(join(storage, 'disks/perm/plat/docker--data/volume-boots'), 'utf8'), '2\n', 'volume bound from disks/perm');
-  assert.equal(consoleOf(storage, 'ready').match(/boot-marker=absent/g)?.length, 2);
+  await expectConsole(storage, 'ready', /boot-marker=absent\n[^]*boot-marker=absent\n/);
   assert.equal((await ctrl(ctrlPath, 'POST', '/commands', { op: 'REBOOT_DEVICE' })).status, 200);
   assert.equal(await rt2.exit, 3, 'reboot asks the supervisor for a fresh start');
 
