@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { repoRoot } from './helpers/cli.ts';
 import { needTool, privileged, sh, tempDir } from './helpers/env.ts';
-import { buildRevision, waitFor } from './runtime-fixture.ts';
+import { buildRevision, ctrl, waitFor } from './runtime-fixture.ts';
 
 /** A container that keeps making orphans: each `sleep` outlives its parent shell and is re-parented to PID 1. */
 const orphanMaker = [{ name: 'orph', init: 'trap "exit 0" TERM\nwhile :; do sh -c "sleep 0.05 & exit 0"; sleep 0.1; done\n' }];
@@ -55,10 +55,10 @@ async function bootInNamespace(t: TestContext, entry: string[]) {
   const init = nsInitOf(child.pid!);
   await waitFor(ctrlPath, (cs) => cs[0]?.status === 'STARTED', 'orph started');
   await new Promise((r) => setTimeout(r, 1500)); // ~10 orphans created and exited meanwhile
-  return { init, ns: readlinkSync(`/proc/${init}/ns/pid`), exit, stderr: () => err, storage };
+  return { init, ns: readlinkSync(`/proc/${init}/ns/pid`), exit, stderr: () => err, storage, ctrlPath };
 }
 
-test('runtime/pv-init as PID 1 of a PID namespace: orphans reaped, /run mounted, SIGTERM stops cleanly', { skip: privileged('pid namespace') || needTool('mksquashfs') }, async (t) => {
+test('runtime/pv-init as PID 1 of a PID namespace: orphans reaped, /run mounted, reboot restarts the runtime, SIGTERM stops cleanly', { skip: privileged('pid namespace') || needTool('mksquashfs') }, async (t) => {
   const b = await bootInNamespace(t, [join(repoRoot, 'runtime/pv-init')]);
   assert.match(readFileSync(`/proc/${b.init}/status`, 'utf8'), /^NSpid:\s+\d+\s+1$/m, 'pv-init is PID 1 inside');
   assert.deepEqual(zombiesIn(b.ns), []);
@@ -68,6 +68,11 @@ test('runtime/pv-init as PID 1 of a PID namespace: orphans reaped, /run mounted,
   if (!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === '/run')) {
     assert.ok(inside.split('\n').some((l) => l.split(' ')[4] === '/run' && l.includes(' - tmpfs ')), 'tmpfs on /run inside');
   }
+  // A reboot request ends the runtime with status 3: pv-init starts it again, as a fresh boot.
+  assert.equal((await ctrl(b.ctrlPath, 'POST', '/commands', { op: 'REBOOT_DEVICE' })).status, 200);
+  await waitFor(b.ctrlPath, () => /pv-init: runtime asked for a reboot/.test(b.stderr()), 'the restart');
+  await waitFor(b.ctrlPath, (cs) => cs[0]?.status === 'STARTED', 'orph started again');
+  assert.equal(readFileSync(join(b.storage, 'logs/0/pantavisor/pantavisor.log'), 'utf8').match(/booting revision 0/g)?.length, 2);
   process.kill(b.init, 'SIGTERM');
   assert.equal(await b.exit, 0, b.stderr());
   assert.match(b.stderr(), /stopped on SIGTERM/);
