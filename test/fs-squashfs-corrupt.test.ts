@@ -43,6 +43,8 @@ describe('corrupt squashfs images', { skip: tools, timeout: 120_000 }, () => {
   let image: Buffer;
   const byCompressor = new Map<string, Buffer>();
   let uncompressed: Buffer;
+  /** The same tree with options that change the data path: BCJ filters, 1 MiB blocks, 4 KiB blocks. */
+  const variants = new Map<string, Buffer>();
   let plain: Buffer;
   before(async () => {
     const { mkdtemp, rm } = await import('node:fs/promises');
@@ -64,6 +66,10 @@ describe('corrupt squashfs images', { skip: tools, timeout: 120_000 }, () => {
         sh('mksquashfs', [root, join(dir, comp), '-comp', comp, '-quiet', '-no-progress']);
         byCompressor.set(comp, await readFile(join(dir, comp)));
       }
+      for (const [name, opts] of [['xz-bcj', ['-comp', 'xz', '-Xbcj', 'x86,arm']], ['zstd-1m', ['-comp', 'zstd', '-b', '1M']], ['gzip-4k', ['-b', '4K']]] as const) {
+        sh('mksquashfs', [root, join(dir, name), ...opts, '-quiet', '-no-progress']);
+        variants.set(name, await readFile(join(dir, name)));
+      }
       sh('mksquashfs', [root, join(dir, 'raw'), '-noI', '-noD', '-noF', '-noX', '-quiet', '-no-progress']);
       uncompressed = await readFile(join(dir, 'raw'));
       // Uncompressed metadata so the test can patch inodes and listings in place.
@@ -76,7 +82,7 @@ describe('corrupt squashfs images', { skip: tools, timeout: 120_000 }, () => {
     }
   });
 
-  test('the pristine images read; stored-uncompressed metadata and data give the same tree', async () => {
+  test('the pristine images read; uncompressed metadata, BCJ filters and other block sizes give the same tree', async () => {
     const view = async (img: Buffer) => {
       const tree = await openSquashfs(new BufferSource(img, 'x.sqfs'));
       const out: string[] = [];
@@ -91,6 +97,7 @@ describe('corrupt squashfs images', { skip: tools, timeout: 120_000 }, () => {
     assert.equal(compressed.length, 7);
     assert.ok(uncompressed.length > image.length);
     assert.deepEqual(await view(uncompressed), compressed);
+    for (const [name, img] of variants) assert.deepEqual(await view(img), compressed, name);
     assert.equal(await readAll(plain), 2);
   });
 
