@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { Sha256Meter } from '../../src/crypto/sha256-stream.ts';
 import { Readable } from 'node:stream';
 import { InvalidInputError } from '../../src/errors.ts';
 import type { FileTree } from '../../src/fs/file-tree.ts';
@@ -42,16 +42,11 @@ interface Located {
 
 /** Chunks passed through while hashed; the stream fails at the end unless size and sha256 match the verified ones. */
 async function* verified(chunks: AsyncIterable<Buffer>, l: Located, file: string): AsyncGenerator<Buffer> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const c of chunks) {
-    h.update(c);
-    size += c.length;
-    yield c;
-  }
-  const sha = h.digest('hex');
-  if (size !== l.size || sha !== l.sha256) {
-    throw new InvalidInputError('mender-checksum', `'${l.label}' changed since it was verified: expected ${l.size} bytes with sha256 ${l.sha256}, read ${size} bytes with ${sha}`, { file });
+  const m = new Sha256Meter();
+  yield* m.through(chunks);
+  const sha = m.digest();
+  if (m.size !== l.size || sha !== l.sha256) {
+    throw new InvalidInputError('mender-checksum', `'${l.label}' changed since it was verified: expected ${l.size} bytes with sha256 ${l.sha256}, read ${m.size} bytes with ${sha}`, { file });
   }
 }
 

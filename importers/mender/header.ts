@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Of } from '../../src/crypto/sha256-stream.ts';
 import { InvalidInputError } from '../../src/errors.ts';
 import type { TarStreamEntry } from '../../src/fs/tar/stream.ts';
 
@@ -181,13 +181,7 @@ export async function readHeader(entries: AsyncIterable<TarStreamEntry>, o: { fi
       const m = SCRIPT.exec(name);
       if (!m) warnings.push(`state script '${name}' does not follow <State>_<Enter|Leave|Error>_<NN>[_suffix]`);
       else if (!ARTIFACT_STATES.has(m[1])) warnings.push(`state script '${name}' is for state ${m[1]}, which runs from the device, not from an artifact`);
-      const h = createHash('sha256');
-      let size = 0;
-      for await (const c of e.body()) {
-        h.update(c);
-        size += c.length;
-      }
-      scripts.push({ name, size, sha256: h.digest('hex') });
+      scripts.push({ name, ...(await sha256Of(e.body())) });
       continue;
     }
     const m = /^headers\/(\d{4})\/([^/]+)$/.exec(path);

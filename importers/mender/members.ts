@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Of } from '../../src/crypto/sha256-stream.ts';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InvalidInputError, PvError } from '../../src/errors.ts';
@@ -43,9 +43,7 @@ export function memberError(err: unknown, file: string, member: string): PvError
 
 /** sha256 of a byte range as stored. */
 export async function hashRange(src: RandomAccessSource, offset: number, length: number): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of src.stream(offset, length)) h.update(c as Buffer);
-  return h.digest('hex');
+  return (await sha256Of(src.stream(offset, length))).sha256;
 }
 
 /** A small member read whole, refusing anything above `max` bytes. */

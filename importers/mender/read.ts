@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Sha256Meter } from '../../src/crypto/sha256-stream.ts';
 import { InvalidInputError } from '../../src/errors.ts';
 import { BufferSource, type RandomAccessSource } from '../../src/fs/source.ts';
 import { scanTar } from '../../src/fs/tar/reader.ts';
@@ -146,16 +147,15 @@ class ArtifactReader {
         if (!FILE_NAME.test(f.path)) this.fail('mender-payload', `${m.path}: payload file name '${f.path}' has characters other than letters, digits and ".,_-"`);
         if (v2files && !v2files.includes(f.path)) this.fail('mender-payload', `${m.path}: '${f.path}' is not in headers/${path.slice(5, 9)}/files`);
         if (!this.manifest.has(path)) this.fail('mender-unlisted', `'${path}' is not listed in the manifest (checksum missing), so it cannot be verified`);
-        const h = createHash('sha256');
-        let size = 0;
+        const h = new Sha256Meter();
         const head: Buffer[] = [];
         for await (const c of body()) {
+          if (h.size < HEAD_BYTES) head.push(c.subarray(0, HEAD_BYTES - h.size));
           h.update(c);
-          if (size < HEAD_BYTES) head.push(c.subarray(0, HEAD_BYTES - size));
-          size += c.length;
         }
+        const size = h.size;
         if (size !== f.size) this.fail('truncated', `${m.path}: '${f.path}' ends after ${size} of ${f.size} bytes`);
-        const entry = this.manifest.check(path, h.digest('hex'));
+        const entry = this.manifest.check(path, h.digest());
         const file: DataFile = { index, name: f.path, size, sha256: entry.sha256, compression, augmented: entry.augmented, member: m };
         if (compression === 'none' && !f.sparse) file.stored = { offset: m.dataOffset + f.dataOffset, size };
         const imageKind = await recognise(Buffer.concat(head), path);

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Sha256Meter } from '../crypto/sha256-stream.ts';
 
 /** A temp name beside `path`, so the final rename stays on one filesystem. */
 export function tempPathFor(path: string): string {
@@ -29,20 +29,9 @@ export const fsyncDir: (dir: string) => Promise<void> = fsyncPath;
  * createWriteStream's (0o666 less the umask).
  */
 export async function writeHashed(path: string, data: Readable, mode?: number): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  await pipeline(
-    data,
-    async function* (chunks: AsyncIterable<Buffer>) {
-      for await (const chunk of chunks) {
-        hash.update(chunk);
-        size += chunk.length;
-        yield chunk;
-      }
-    },
-    createWriteStream(path, mode === undefined ? {} : { mode }),
-  );
-  return { sha256: hash.digest('hex'), size };
+  const meter = new Sha256Meter();
+  await pipeline(data, (chunks: AsyncIterable<Buffer>) => meter.through(chunks), createWriteStream(path, mode === undefined ? {} : { mode }));
+  return { sha256: meter.digest(), size: meter.size };
 }
 
 /** Give a finished temp file its final name durably: fsync it, rename it over `path`, fsync the directory. */

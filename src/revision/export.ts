@@ -4,7 +4,7 @@
  * for every object the state references; no directory entries; gzip when the name ends `.tgz`/`.gz`.
  * Both directions stream; objects are hashed on the way through and nothing is left behind on failure.
  */
-import { createHash } from 'node:crypto';
+import { Sha256Meter } from '../crypto/sha256-stream.ts';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -51,15 +51,10 @@ export async function exportRepo(repo: PvrRepo, outFile: string): Promise<Export
       const path = repo.objects.path(sha);
       const size = (await stat(path)).size;
       yield fileHeader(`objects/${sha}`, size);
-      const hash = createHash('sha256');
-      let n = 0;
-      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        n += chunk.length;
-        yield chunk;
-      }
+      const meter = new Sha256Meter();
+      yield* meter.through(createReadStream(path, { highWaterMark: 1 << 20 }));
       // The object changed under us (or was corrupt): an export must never carry a wrong object.
-      if (n !== size || hash.digest('hex') !== sha) {
+      if (meter.size !== size || meter.digest() !== sha) {
         throw new InvalidInputError('object-hash', `object ${sha} does not hash to its name (corrupted); restore it before exporting`, { file: path });
       }
       bytes += size;

@@ -6,12 +6,13 @@
  * hash with link(2) (no-clobber, so an object already present keeps its inode and the trail hard links
  * to it stay valid), fsync the directory. A temp file whose hash is wrong is deleted, never published.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidInputError, fromSystemError } from '../errors.ts';
+import { sha256Of } from '../crypto/sha256-stream.ts';
 import { fsyncDir, fsyncPath, writeHashed } from '../fs/atomic.ts';
 import { isSha256 } from './state.ts';
 
@@ -77,18 +78,14 @@ export class ObjectStore {
   /** Re-hash an object and compare it with its name. */
   async verify(sha: string): Promise<VerifyResult> {
     const file = this.path(sha);
-    const hash = createHash('sha256');
-    let size = 0;
+    let got: { sha256: string; size: number };
     try {
-      for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        size += chunk.length;
-      }
+      got = await sha256Of(createReadStream(file, { highWaterMark: READ_CHUNK }));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'missing' };
       throw fromSystemError(err, file);
     }
-    const actual = hash.digest('hex');
+    const { sha256: actual, size } = got;
     return actual === sha ? { status: 'ok', size } : { status: 'mismatch', actual, size };
   }
 
