@@ -138,6 +138,26 @@ test('bundle: initrd finds runtime/initrd/ from dist and writes the same image',
   assert.ok(readFileSync(join(a, 'initrd.img')).equals(readFileSync(join(b, 'initrd.img'))), 'images differ');
 });
 
+test('bundle: dist runs without the TypeScript sources beside it (bin, build/freshness.js, dist, node_modules)', { skip: corpusSkip }, async (t) => {
+  const dir = await tempDir(t);
+  mkdirSync(join(dir, 'bin'));
+  mkdirSync(join(dir, 'build'));
+  mkdirSync(join(dir, 'dist'));
+  sh('cp', [bin, join(dir, 'bin/')]);
+  sh('cp', [join(repoRoot, 'build/freshness.js'), join(dir, 'build/')]);
+  sh('cp', ['-rL', join(repoRoot, 'dist/current'), join(dir, 'dist/current')]);
+  sh('cp', [join(repoRoot, 'package.json'), dir]);
+  sh('ln', ['-s', join(repoRoot, 'node_modules'), join(dir, 'node_modules')]);
+  const alone = (args: string[]) => spawnSync(process.execPath, [join(dir, 'bin/pvmigrate.js'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, PVMIGRATE_BUNDLE: '' } });
+  const artifact = corpus('mender/mender-artifact__cli_artifact.mender');
+  const r = alone(['inspect', '--json', artifact]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, (await runCli(['inspect', '--json', artifact], { env: { PVMIGRATE_BUNDLE: '0' } })).stdout);
+  const help = alone(['--help']);
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^ {2}run {10}/m);
+});
+
 /** Module URLs resolved by a child run of bin/pvmigrate.js, via a loader hook that records them. */
 async function resolvedModules(t: Parameters<typeof tempDir>[0], env: Record<string, string>): Promise<string[]> {
   const dir = await tempDir(t);
