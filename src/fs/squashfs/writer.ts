@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { InvalidInputError, fromSystemError } from '../../errors.ts';
 import { fsyncDir, tempPathFor } from '../atomic.ts';
-import type { Entry, FileTree } from '../file-tree.ts';
+import { compareNames, type Entry, type FileTree } from '../file-tree.ts';
 import { CompressorPool, type WriterCompression } from './compressor.ts';
 import { DataWriter, type FileData } from './data-writer.ts';
 import { Flag, INVALID_TABLE, METADATA_SIZE, SUPERBLOCK_SIZE, writeSuperblock } from './format.ts';
@@ -101,9 +101,16 @@ export async function writeSquashfs(tree: FileTree, outPath: string, options: Sq
   if (!root) throw new InvalidInputError('bad-tree', 'the tree is empty', { file: outPath });
 
   // Inode numbers in the order inodes are written (children before their directory, the root last).
+  // Listings must be name-sorted for the kernel's lookup and the directory index, whatever the walk did.
   let inodeCount = 0;
   const number = (n: Node): void => {
-    for (const c of n.children ?? []) {
+    const kids = n.children!;
+    const sorted = kids.every((c, i) => i === 0 || compareNames(kids[i - 1]!.name, c.name) < 0);
+    if (!sorted) kids.sort((a, b) => compareNames(a.name, b.name));
+    for (let i = 1; i < kids.length; i++) {
+      if (kids[i - 1]!.name === kids[i]!.name) throw new InvalidInputError('bad-tree', `${kids[i]!.entry.path} appears twice in the walk`, { file: outPath });
+    }
+    for (const c of kids) {
       if (c.children) number(c);
       else if (c.inode.number === 0) c.inode.number = ++inodeCount;
     }
