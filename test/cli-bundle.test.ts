@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { before, test } from 'node:test';
@@ -16,6 +16,7 @@ import { corpus, corpusSkip, needTool, sh, tempDir } from './helpers/env.ts';
 
 const bin = join(repoRoot, 'bin/pvmigrate.js');
 const samples = join(repoRoot, 'samples/revision');
+const commandSources = () => readdirSync(join(repoRoot, 'src/cli/commands')).filter((f) => f.endsWith('.ts')).sort();
 
 before(() => {
   if (!freshBuild(repoRoot)) sh(process.execPath, ['--import', 'tsx', 'build/bundle.ts'], { cwd: repoRoot });
@@ -51,8 +52,7 @@ async function assertSame(args: string[], expectCode: number, options: SameOptio
 test('bundle: --help lists every command, as under tsx; no command is an error (exit 2)', async () => {
   const out = await assertSame(['--help'], 0, { sameStderr: true });
   const listed = out.stdout.split('\n').filter((l) => /^  [a-z]/.test(l)).map((l) => l.trim().split(/\s+/)[0]);
-  const sources = sh('ls', [join(repoRoot, 'src/cli/commands')]).split('\n').filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
-  assert.deepEqual(listed, sources);
+  assert.deepEqual(listed, commandSources().map((f) => f.slice(0, -3)));
   await assertSame([], 2, { sameStderr: true });
   await assertSame(['inspect', '--help'], 0, { sameStderr: true });
 });
@@ -251,7 +251,7 @@ test('bundle layout: main loads no command up front, and no command loads anothe
   const commandsOf = (sources: Set<string>) => [...sources].filter((s) => s.startsWith('src/cli/commands/'));
   assert.deepEqual(commandsOf(staticSources(main[0])), []);
   const commands = entries.filter(([, o]) => o.entryPoint!.startsWith('src/cli/commands/'));
-  assert.equal(commands.length, sh('ls', [join(repoRoot, 'src/cli/commands')]).split('\n').filter((f) => f.endsWith('.ts')).length);
+  assert.equal(commands.length, commandSources().length);
   for (const [out, o] of commands) assert.deepEqual(commandsOf(staticSources(out)), [o.entryPoint], out);
   // Heavy modules stay behind each command's lazy import(): inspect's up-front code has no importer.
   const inspect = commands.find(([, o]) => o.entryPoint === 'src/cli/commands/inspect.ts')!;
