@@ -1,6 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { EnvironmentError, fromSystemError } from '../../src/errors.ts';
+import { EnvironmentError } from '../../src/errors.ts';
+import { readNamedFile } from '../../src/util/named-file.ts';
 
 /**
  * `manifest.sig`: base64 of a signature over the raw `manifest` bytes — RSASSA-PKCS1-v1_5 with SHA-256, or
@@ -8,12 +8,7 @@ import { EnvironmentError, fromSystemError } from '../../src/errors.ts';
  * what HSM/KMS signers give).
  */
 export async function loadVerificationKey(path: string): Promise<KeyObject> {
-  let pem: Buffer;
-  try {
-    pem = await readFile(path);
-  } catch (err) {
-    throw fromSystemError(err, path);
-  }
+  const pem = await readNamedFile(path);
   let key: KeyObject;
   try {
     // A private key works too: its public half is derived.

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { EnvironmentError, InvalidInputError, UsageError, fromSystemError } from '../../src/errors.ts';
+import { EnvironmentError, InvalidInputError, UsageError } from '../../src/errors.ts';
+import { readNamedFile } from '../../src/util/named-file.ts';
 import { CERT_PURPOSES, type CertPurpose } from '../../src/crypto/chain.ts';
 import { certInfo, findSignerCert, parseSignedData, verifyCmsSignedData, type CertInfo } from '../../src/crypto/cms.ts';
 import { decryptEnvelopedData } from '../../src/crypto/enveloped.ts';
@@ -46,15 +46,6 @@ function purposeOf(p: string | undefined): CertPurpose {
   return v as CertPurpose;
 }
 
-async function readPem(path: string, what: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    const e = fromSystemError(err, path);
-    throw new EnvironmentError(e.code, `cannot read the ${what}: ${e.message}`, { file: path, cause: err });
-  }
-}
-
 /** Read a small file of the tree completely, refusing more than `max` bytes. */
 export async function readSmall(tree: FileTree, entry: Entry, max: number, file: string): Promise<Buffer> {
   if (entry.size > max) throw new InvalidInputError('rauc-file-too-large', `${entry.path} in the bundle is ${entry.size} bytes, more than the ${max} such a file can plausibly have`, { file });
@@ -69,7 +60,7 @@ export async function openBundle(src: RandomAccessSource, trust: TrustOptions): 
   if (!trust.keyring && !trust.noVerify) {
     throw new EnvironmentError('rauc-keyring-needed', 'a keyring is needed to verify a RAUC bundle: pass --keyring <ca.pem> (the CA certificates the device trusts), or --no-verify to read it untrusted', { file });
   }
-  const keyring = trust.keyring ? await readPem(trust.keyring, 'keyring') : undefined;
+  const keyring = trust.keyring ? (await readNamedFile(trust.keyring, 'the keyring')).toString('utf8') : undefined;
   const { payload, cms: trailerCms, cmsKind } = await readTrailer(src, trust.maxSignatureSize);
   const warnings: string[] = [];
 
@@ -79,7 +70,7 @@ export async function openBundle(src: RandomAccessSource, trust: TrustOptions): 
     if (!trust.decryptKey) {
       throw new EnvironmentError('rauc-decrypt-key-needed', 'encrypted bundle detected (its signature is encrypted to recipients), but no decryption key given: pass --decrypt-key <private-key.pem>', { file });
     }
-    const pem = await readPem(trust.decryptKey, 'decryption key');
+    const pem = (await readNamedFile(trust.decryptKey, 'the decryption key')).toString('utf8');
     const inner = decryptEnvelopedData({ cms, privateKeyPem: pem, file, keyFile: trust.decryptKey });
     cms = inner.content;
   }

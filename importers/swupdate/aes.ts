@@ -4,8 +4,8 @@
  * overrides the file's IV, CBC uses PKCS#7 padding.
  */
 import { createDecipheriv, type Decipher } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { EnvironmentError, InvalidInputError, fromSystemError } from '../../src/errors.ts';
+import { EnvironmentError, InvalidInputError } from '../../src/errors.ts';
+import { readNamedFile } from '../../src/util/named-file.ts';
 
 export interface AesKey {
   key: Buffer;
@@ -15,12 +15,7 @@ export interface AesKey {
 const HEX = /^(?:[0-9A-Fa-f]{2})+$/;
 
 export async function loadAesKeyFile(path: string): Promise<AesKey> {
-  let text: string;
-  try {
-    text = await readFile(path, 'latin1');
-  } catch (err) {
-    throw fromSystemError(err, path);
-  }
+  const text = (await readNamedFile(path)).toString('latin1');
   const [key, iv] = text.trim().split(/\s+/);
   if (!key || !iv) throw new EnvironmentError('aes-key-invalid', "AES key file is not in swupdate's format '<key hex> <iv hex>'", { file: path });
   if (!HEX.test(key) || ![32, 48, 64].includes(key.length)) {

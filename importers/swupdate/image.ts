@@ -4,11 +4,11 @@
  * and, for the selected entries, the decrypted and decompressed size and sha256.
  */
 import { createDecipheriv } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { readCpioMembers, byteSum, cpioChecksumError, type CpioFormat, type CpioMember } from '../../src/archive/cpio.ts';
 import { OID, parseContentInfo } from '../../src/crypto/cms.ts';
 import { decryptEnvelopedData } from '../../src/crypto/enveloped.ts';
-import { EnvironmentError, InvalidInputError, UsageError, fromSystemError } from '../../src/errors.ts';
+import { EnvironmentError, InvalidInputError, UsageError } from '../../src/errors.ts';
+import { readNamedFile } from '../../src/util/named-file.ts';
 import { BufferSource, type RandomAccessSource } from '../../src/fs/source.ts';
 import type { Payload, TrustOptions } from '../types.ts';
 import { loadAesKeyFile, type AesKey } from './aes.ts';
@@ -64,12 +64,7 @@ async function descriptionText(raw: Buffer, aes: AesKey | undefined, trust: Trus
     if (!trust.decryptKey) {
       throw new EnvironmentError('decrypt-key-missing', 'sw-description is CMS EnvelopedData (asymmetric encryption): pass --decrypt-key PEM, the device private key swupdate gets with -K', { file });
     }
-    let pem: string;
-    try {
-      pem = await readFile(trust.decryptKey, 'utf8');
-    } catch (err) {
-      throw fromSystemError(err, trust.decryptKey);
-    }
+    const pem = (await readNamedFile(trust.decryptKey)).toString('utf8');
     const { content } = decryptEnvelopedData({ cms: raw, privateKeyPem: pem, file, keyFile: trust.decryptKey });
     const text = decodeUtf8(content);
     if (text === undefined) throw new InvalidInputError('description-decrypt', 'sw-description decrypts to binary data, not a description', { file });

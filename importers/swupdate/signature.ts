@@ -4,10 +4,10 @@
  * signature) and verified over the sw-description plaintext with the trust material given.
  */
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { parseContentInfo, OID, verifyCmsSignedData } from '../../src/crypto/cms.ts';
-import { EnvironmentError, InvalidInputError, UsageError, fromSystemError } from '../../src/errors.ts';
+import { EnvironmentError, InvalidInputError, UsageError } from '../../src/errors.ts';
+import { readNamedFile } from '../../src/util/named-file.ts';
 import type { TrustOptions } from '../types.ts';
 
 export type SignatureType = 'cms' | 'rsa' | 'pss' | 'gpg';
@@ -62,11 +62,7 @@ export function sniffSignature(sig: Buffer): 'cms' | 'gpg' | 'raw' {
 const PURPOSES: Record<string, 'smimesign' | 'codesign'> = { emailProtection: 'smimesign', codeSigning: 'codesign' };
 
 async function readTrustFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw fromSystemError(err, path);
-  }
+  return (await readNamedFile(path)).toString('utf8');
 }
 
 /** Verify `sig` over `content` (the sw-description plaintext). Throws with a precise message when it does not verify. */

@@ -3,8 +3,8 @@
  * validation against a truststore (what Pantavisor does with mbedtls_x509_crt_verify).
  */
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { EnvironmentError, InvalidInputError, fromSystemError } from '../errors.ts';
+import { EnvironmentError, InvalidInputError } from '../errors.ts';
+import { readNamedFile } from '../util/named-file.ts';
 
 export type PvsAlg = 'RS256' | 'ES256' | 'ES384' | 'ES512';
 
@@ -44,12 +44,7 @@ export function sameKey(a: KeyObject, b: KeyObject): boolean {
 }
 
 async function readPem(file: string, what: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    const e = fromSystemError(err, file);
-    throw new EnvironmentError(e.code, `cannot read ${what}: ${e.message}`, { file });
-  }
+  return (await readNamedFile(file, what)).toString('utf8');
 }
 
 export async function loadPrivateKey(file: string): Promise<KeyObject> {
