@@ -32,6 +32,12 @@ export function applyEdits(detected: Plan, edits: PlanEdit[], file?: string): Pl
         }
         // … and joins the target's layer; the base takes whatever no app holds.
         if (target.kind === 'app') target.paths = [...target.paths, edit.path].sort();
+        else {
+          // App layers are path prefixes with the base taking the rest, so part of an app's tree cannot go back
+          // to the base on its own: say so rather than record an edit that changes nothing.
+          const holder = plan.containers.find((c) => c.kind === 'app' && c.paths.some((p) => p !== edit.path && isUnder(edit.path, p)));
+          if (holder) fail(`${edit.path} lies inside ${holder.paths.find((p) => isUnder(edit.path, p))} of the app "${holder.name}"; move that whole path to the base, or move ${edit.path} to another app`);
+        }
         const emptied = plan.containers.find((c) => c.kind === 'app' && c.paths.length === 0);
         if (emptied) fail(`moving ${edit.path} leaves the app "${emptied.name}" with no files; move another path to it first`);
         break;
