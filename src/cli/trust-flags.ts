@@ -20,7 +20,7 @@ export const trustFlagOptions = {
 } as const;
 
 export const trustFlagsUsage =
-  '[--key pem] [--keyring pem] [--decrypt-key pem] [--check-purpose smimesign|codesign|any] [--castr DIR] ' +
+  '[--key pem] [--keyring pem] [--decrypt-key pem] [--check-purpose smimesign|codesign|any] [--castr DIR] [--max-signature-size BYTES] ' +
   '[--ca pem | --pubkey pem] [--cert-purpose emailProtection|codeSigning] [--aes-key FILE] [--select SET,MODE] ' +
   '[--board NAME] [--no-verify] [--strict]';
 

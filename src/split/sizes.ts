@@ -12,7 +12,8 @@ export interface PlanSizes {
  * user sees what each choice weighs before anything is compressed or written.
  */
 export function planSizes(split: Split): PlanSizes {
-  const base = split.plan.containers.find((c) => c.kind === 'base')!.name;
+  // An image-only revision (docker/OCI input) has no base container and an empty root filesystem.
+  const base = split.plan.containers.find((c) => c.kind === 'base')?.name;
   const sizes: PlanSizes = { bsp: 0, containers: Object.fromEntries(split.plan.containers.map((c) => [c.name, 0])), removed: [] };
   const removedBytes = new Map(split.plan.removed.map((r) => [r.path, 0]));
   for (const e of split.rootfs.entries) {
@@ -20,7 +21,9 @@ export function planSizes(split: Split): PlanSizes {
     const d = split.destination(e.path);
     if (d.to === 'bsp') sizes.bsp += bytes;
     else if (d.to === 'app') sizes.containers[d.name]! += bytes;
-    else if (d.to === 'base') sizes.containers[base]! += bytes;
+    else if (d.to === 'base') {
+      if (base) sizes.containers[base]! += bytes;
+    }
     else {
       // Credit the removal entry that covers this path (the longest, when entries nest).
       const owner = split.plan.removed

@@ -17,6 +17,9 @@ export async function run(argv: string[]): Promise<number> {
   const [file] = positionals('extract', pos, ['<artifact>'], usage);
   if (!values.output) throw new UsageError(`-o DIR is required; usage: ${usage}`);
   const outDir = resolve(values.output);
+  const { refuseExisting } = await import('../../convert/pipeline.ts');
+  // Never replace what is there: a wrong -o must not cost the user a directory.
+  await refuseExisting(outDir);
   // Loaded on use so `--help` does not pull in every importer.
   const { openArtifact } = await import('../../../importers/open.ts');
   const artifact = await openArtifact(file, trustOptionsFrom(values));
@@ -36,7 +39,6 @@ export async function run(argv: string[]): Promise<number> {
       await writeStreamAtomically(target, p.stream());
       written.push({ name: p.name, size: p.size, sha256: p.sha256 });
     }
-    await rm(outDir, { recursive: true, force: true });
     await rename(tmpDir, outDir);
     if (values.json) printJson({ output: outDir, files: written });
     else for (const w of written) print(`${w.sha256}  ${w.size}  ${join(values.output, w.name)}`);
