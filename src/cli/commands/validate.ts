@@ -69,6 +69,14 @@ export async function run(argv: string[]): Promise<number> {
     const { writeFileAtomically } = await import('../../fs/atomic.ts');
     await writeFileAtomically(values.junit, junitXml(report, `pvmigrate validate ${target}`));
   }
+  const { annotation, inGitHubActions } = await import('../github-annotations.ts');
+  if (inGitHubActions()) {
+    // Annotations are workflow commands read from the job log; with --json stdout holds only the document.
+    const out = values.json ? diagnostic : print;
+    const title = (level: string, code: string) => `pvmigrate validate ${level} [${code}]`;
+    for (const e of report.errors) out(annotation({ level: 'error', file: target, title: title('error', e.code), message: `${e.key ? `${e.key}: ` : ''}${e.message}` }));
+    for (const w of report.warnings) out(annotation({ level: 'warning', file: target, title: title('warning', w.code), message: `${w.key ? `${w.key}: ` : ''}${w.message}` }));
+  }
   if (values.json) {
     printJson({
       valid: report.valid,
