@@ -95,7 +95,7 @@ export async function validateRepo(repo: PvrRepo, options: ValidateOptions): Pro
     parsed = parseJsonWithPairs(bytes, repo.statePath);
   } catch (err) {
     const e = err as Issue & Error;
-    report.errors.push({ code: e.code ?? 'json-syntax', message: e.message });
+    report.errors.push({ code: e.code ?? 'json-syntax', message: `${repo.statePath}: ${e.message}` });
     return report;
   }
   if (!isJsonObject(parsed.value)) {
