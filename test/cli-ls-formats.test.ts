@@ -1,10 +1,12 @@
 // `pvmigrate ls`: usage and environment errors, the human listing against GNU stat, and one tree listed
 // identically whether it comes as ext4, squashfs, tar.gz or tar.zst.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runCli } from './helpers/cli.ts';
+import { repoRoot, runCli } from './helpers/cli.ts';
 import { needTool, privileged, sh, tempDir } from './helpers/env.ts';
 
 interface Listed {
@@ -138,4 +140,28 @@ test('gzip, xz and zstd compressed ext4 and disk images list as the plain image,
   const text = await runCli(['ls', join(dir, 'text.gz')], { env: { TMPDIR: scratch } });
   assert.equal(text.code, 1);
   assert.match(text.stderr, /not a recognised image/);
+});
+
+test('a corrupt compressed image is invalid input (exit 1) naming the file, and leaves no temp copy', async (t) => {
+  const dir = await tempDir(t);
+  const image = join(dir, 'root.ext4');
+  sh('mkfs.ext4', ['-q', '-d', join(repoRoot, 'samples/revision/a'), image, '4M']);
+  sh('gzip', ['-k', image]);
+  const gz = readFileSync(`${image}.gz`);
+  gz[gz.length >> 1]! ^= 0xff;
+  writeFileSync(join(dir, 'bad.ext4.gz'), gz);
+  // A private TMPDIR, so the leftover check sees only this test's temp copies.
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const r = await runCli(['ls', join(dir, 'bad.ext4.gz')], { env: { TMPDIR: tmp } });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /bad\.ext4\.gz: gzip stream is corrupt/);
+  // A reader that closes the pipe early ends the listing without error and without leftovers.
+  const piped = spawnSync('sh', ['-c', `node ${join(repoRoot, 'bin/pvmigrate.js')} ls ${image}.gz | head -1; echo "ls=\${PIPESTATUS:-}"`], {
+    encoding: 'utf8',
+    env: { ...process.env, TMPDIR: tmp },
+  });
+  assert.equal(piped.stdout.split('\n').filter(Boolean).length, 2, piped.stderr);
+  assert.equal(piped.stderr, '');
+  assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('pvmigrate-')), [], 'no temp copy left');
 });

@@ -36,10 +36,11 @@ async function globalHelp(): Promise<string> {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  // `pvmigrate … | head` closes the pipe early: that is the reader's choice, not an error.
+  // `pvmigrate … | head` closes the pipe early: that is the reader's choice, not an error. Further output is
+  // dropped and the command ends as usual, so its temp files are still removed.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
+    if (err.code !== 'EPIPE') throw err;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
   });
   try {
     if (!name || name === '--help' || name === '-h' || name === 'help') {

@@ -1,13 +1,11 @@
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fromSystemError, InvalidInputError, PvError, UsageError } from '../errors.ts';
+import { InvalidInputError, UsageError } from '../errors.ts';
 import { detectPartitionTable, listPartitions, openPartition } from './disk/partitions.ts';
 import { isExt4 } from './ext4/superblock.ts';
 import type { FileTree } from './file-tree.ts';
 import { BufferSource, FileSource, type RandomAccessSource } from './source.ts';
+import { openTempCopy } from './temp-image.ts';
 
 /** 'compressed-image': a gzip/xz/zstd stream holding a filesystem or disk image (not a tar). */
 export type ImageKind = 'ext4' | 'squashfs' | 'vfat' | 'tar' | 'disk' | 'compressed-image';
@@ -109,41 +107,23 @@ async function openKind(kind: ImageKind, src: RandomAccessSource): Promise<FileT
 async function openCompressed(src: RandomAccessSource, options: { partition?: number }): Promise<FileTree> {
   const kind = compressionOf(await src.read(0, Math.min(HEAD, src.size)))!;
   const { decompressStream, DecompressError } = await import('./compression.ts');
-  const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-image-'));
-  const remove = (): Promise<void> => rm(dir, { recursive: true, force: true });
-  try {
-    const tmp = join(dir, 'image');
-    try {
-      await pipeline(src.stream(), decompressStream(kind), createWriteStream(tmp));
-    } catch (err) {
-      if (err instanceof DecompressError) throw new InvalidInputError('image-compression', `${kind} stream is corrupt: ${err.message}`, { file: src.name, cause: err });
-      throw err instanceof PvError ? err : fromSystemError(err, tmp);
-    }
-    const plain = await FileSource.open(tmp);
-    const named = plain.slice(0, plain.size, `${src.name} (${kind}-decoded)`);
-    let tree: FileTree;
-    try {
-      tree = await openImage(named, options);
-    } catch (err) {
-      await plain.close();
-      throw err;
-    }
-    return {
-      walk: () => tree.walk(),
-      open: (entry) => tree.open(entry),
-      close: async () => {
+  const decoded = (): Readable => {
+    const decoder = decompressStream(kind);
+    // Errors of either side surface through the decoder, read below.
+    pipeline(src.stream(), decoder).catch(() => undefined);
+    return Readable.from(
+      (async function* () {
         try {
-          await tree.close();
-          await plain.close();
-        } finally {
-          await remove();
+          for await (const chunk of decoder) yield chunk as Buffer;
+        } catch (err) {
+          // node:zlib reports corrupt gzip as Z_* errors; our other decoders as DecompressError.
+          const corrupt = err instanceof DecompressError || /^Z_/.test(String((err as NodeJS.ErrnoException).code));
+          throw corrupt ? new InvalidInputError('image-compression', `${kind} stream is corrupt: ${(err as Error).message}`, { file: src.name, cause: err }) : err;
         }
-      },
-    };
-  } catch (err) {
-    await remove();
-    throw err;
-  }
+      })(),
+    );
+  };
+  return openTempCopy(decoded, `${src.name} (${kind}-decoded)`, { prefix: 'pvmigrate-image-', open: (plain) => openImage(plain, options) });
 }
 
 /**

@@ -66,11 +66,6 @@ export async function run(argv: string[]): Promise<number> {
     partition = Number(values.partition);
     if (!/^[1-9][0-9]*$/.test(values.partition)) throw new UsageError(`--partition takes a partition number (1, 2 …), not '${values.partition}'; see pvmigrate ls --help`);
   }
-  // `pvmigrate ls img | head` closes the pipe early: stop quietly, as ls does.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
   const { openImageFile } = await import('../../fs/open-image.ts');
   const tree = await openImageFile(file, { partition });
   try {
