@@ -193,17 +193,26 @@ export async function updates(dir: string, driver: string): Promise<void> {
   console.log(`runtime (${driver} driver): in-place update applied in ${applied.toFixed(2)} s (target ≤ 2 s); reboot update incl. runtime restart ${rebooted.toFixed(2)} s; runtime peak RSS ${hwm.toFixed(0)} MiB`);
 }
 
-/** Every durable step of both update kinds, killed and recovered (process driver). */
+/**
+ * Every durable step of both update kinds, cut right after the step and torn in its middle (process
+ * driver). The test suite runs the reboot kind; this runs both. Throws when any point fails.
+ */
 async function campaign(): Promise<void> {
+  const failures: string[] = [];
+  let points = 0;
   for (const kind of ['in-place', 'reboot'] as const) {
     const dir = await mkdtemp(join(tmpdir(), `pvmigrate-bench-crash-${kind}-`));
     try {
       const t0 = Date.now();
-      const r = await crashCampaign(dir, kind);
-      console.log(`power-cut campaign (${kind} update): ${r.points.length} injection points, ${r.failures.length} failures, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      const r = await crashCampaign(dir, kind, { modes: ['after', 'torn'] });
+      points += r.points.length;
+      console.log(`power-cut campaign (${kind} update, cut after and torn in the middle of each step): ${r.points.length} injection points, ${r.failures.length} failures, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
       for (const f of r.failures) console.log(`  FAILED ${f}`);
+      failures.push(...r.failures);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }
+  console.log(`power-cut campaign: ${points} injection points in all, ${failures.length} failures`);
+  if (failures.length) throw new Error(`power-cut campaign: ${failures.length} of ${points} injection points failed:\n${failures.join('\n')}`);
 }

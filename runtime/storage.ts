@@ -12,9 +12,10 @@
  * Revisions are "0" (factory), integers (remote) or "locals/<name>". Every write is durable and atomic
  * (temp → fsync → rename → fsync dir), so a power cut leaves either the old or the new file.
  */
-import { link, mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { writeFileAtomically } from '../src/fs/atomic.ts';
+import type { Readable } from 'node:stream';
+import { tempPathFor, writeFileAtomically } from '../src/fs/atomic.ts';
 import { EnvironmentError, InvalidInputError, fromSystemError } from '../src/errors.ts';
 import { canonicalize } from '../src/revision/canonical-json.ts';
 import { ObjectStore } from '../src/revision/object-store.ts';
@@ -83,6 +84,12 @@ export class Storage {
    * `pvmigrate run` kills itself after the N-th step when PV_CRASH_AFTER=N).
    */
   onDurable: ((what: string) => void) | undefined;
+  /**
+   * Called before every durable write with what is about to be written and `tear`, which performs the
+   * first half of that write only (half of the temp file, nothing fsynced or renamed; for a link, the
+   * unlink without the link). Fault injection for torn writes: PV_CRASH_MODE=torn kills after tearing.
+   */
+  beforeDurable: ((what: string, tear: () => Promise<void>) => Promise<void>) | undefined;
   constructor(root: string) {
     this.root = root;
     this.objects = new ObjectStore(join(root, 'objects'));
@@ -117,6 +124,13 @@ export class Storage {
     return join(this.root, 'boot', 'uboot.txt');
   }
 
+  /** A durable write of `content` to `path`, announced to the fault-injection hooks as step `what`. */
+  private async durableWrite(path: string, content: string | Buffer, what: string): Promise<void> {
+    await this.beforeDurable?.(what, () => tearFile(path, content));
+    await writeFileAtomically(path, content);
+    this.onDurable?.(what);
+  }
+
   async readBootEnv(): Promise<BootEnv> {
     let buf: Buffer;
     try {
@@ -132,8 +146,7 @@ export class Storage {
 
   async writeBootEnv(env: BootEnv): Promise<void> {
     await mkdir(dirname(this.bootEnvPath), { recursive: true });
-    await writeFileAtomically(this.bootEnvPath, encodeBootEnv(env));
-    this.onDurable?.(`boot env ${JSON.stringify(env)}`);
+    await this.durableWrite(this.bootEnvPath, encodeBootEnv(env), `boot env ${JSON.stringify(env)}`);
   }
 
   async readStateText(rev: string): Promise<string> {
@@ -150,8 +163,7 @@ export class Storage {
     const dir = dirname(this.statePath(rev));
     await mkdir(dir, { recursive: true });
     await writeFileAtomically(join(dir, 'config'), JSON.stringify({ ObjectsDir: this.objectsDir }) + '\n');
-    await writeFileAtomically(this.statePath(rev), stateText);
-    this.onDurable?.(`state ${rev}`);
+    await this.durableWrite(this.statePath(rev), stateText, `state ${rev}`);
   }
 
   /**
@@ -170,16 +182,17 @@ export class Storage {
         const [a, b] = await Promise.all([stat(target).catch(() => undefined), stat(obj).catch(() => undefined)]);
         if (!b) throw new InvalidInputError('missing-object', `object ${value} of key '${key}' is not in storage (Object validation went wrong)`, { file: obj });
         if (a && a.ino === b.ino && a.dev === b.dev) continue;
-        if (a) await unlink(target);
+        const what = `link ${rev}/${key}`;
+        await this.beforeDurable?.(what, () => (a ? unlinkIfPresent(target) : Promise.resolve()));
+        if (a) await unlinkIfPresent(target);
         await link(obj, target);
-        this.onDurable?.(`link ${rev}/${key}`);
+        this.onDurable?.(what);
         relinked.push(key);
       } else {
         const text = canonicalize(value);
         const cur = await readFile(target, 'utf8').catch(() => undefined);
         if (cur === text) continue;
-        await writeFileAtomically(target, text);
-        this.onDurable?.(`json ${rev}/${key}`);
+        await this.durableWrite(target, text, `json ${rev}/${key}`);
         relinked.push(key);
       }
     }
@@ -201,8 +214,7 @@ export class Storage {
 
   async writeProgress(rev: string, progress: Progress): Promise<void> {
     await mkdir(dirname(this.progressPath(rev)), { recursive: true });
-    await writeFileAtomically(this.progressPath(rev), JSON.stringify(progress));
-    this.onDurable?.(`progress ${rev} ${progress.status}`);
+    await this.durableWrite(this.progressPath(rev), JSON.stringify(progress), `progress ${rev} ${progress.status}`);
   }
 
   async isDone(rev: string): Promise<boolean> {
@@ -214,8 +226,25 @@ export class Storage {
 
   async markDone(rev: string): Promise<void> {
     await mkdir(dirname(this.donePath(rev)), { recursive: true });
-    await writeFileAtomically(this.donePath(rev), '');
-    this.onDurable?.(`done ${rev}`);
+    await this.durableWrite(this.donePath(rev), '', `done ${rev}`);
+  }
+
+  /**
+   * The torn half of an object upload: the first half of its bytes (of `size`, or of the first chunk) in an
+   * incoming temp file of the object store, never published.
+   */
+  async tearObject(data: Readable, size?: number): Promise<void> {
+    const want = size ? size >> 1 : undefined;
+    const chunks: Buffer[] = [];
+    let got = 0;
+    for await (const chunk of data as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (want === undefined || got >= want) break;
+    }
+    const head = Buffer.concat(chunks);
+    await mkdir(this.objectsDir, { recursive: true });
+    await writeFile(join(this.objectsDir, `.incoming-${process.pid}-torn`), head.subarray(0, want ?? head.length >> 1));
   }
 
   /** Every revision with a state: "0", "1", …, "locals/<name>". */
@@ -231,6 +260,18 @@ export class Storage {
     const has = await Promise.all(revs.map((r) => stat(this.statePath(r)).then(() => true, () => false)));
     return revs.filter((_, i) => has[i]);
   }
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+}
+
+/** The torn half of a durable write: the temp file holds only the first half of its bytes, unsynced. */
+async function tearFile(path: string, content: string | Buffer): Promise<void> {
+  const bytes = Buffer.from(content);
+  await writeFile(tempPathFor(path), bytes.subarray(0, bytes.length >> 1));
 }
 
 /** Join a state key under a directory, refusing keys that would escape it. */

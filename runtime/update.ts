@@ -119,6 +119,7 @@ export class Updater {
       }
     }
     try {
+      await this.h.storage.beforeDurable?.(`object ${sha}`, () => this.h.storage.tearObject(data, size));
       await this.h.storage.objects.putExpected(sha, data);
       this.h.storage.onDurable?.(`object ${sha}`);
     } catch (err) {

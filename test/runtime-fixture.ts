@@ -4,7 +4,7 @@
  * socket), packed with the real mksquashfs, committed into a pvr repo by the revision core.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { parseJson } from '../src/revision/canonical-json.ts';
@@ -173,12 +173,14 @@ export interface CrashPoint {
 }
 
 export interface CampaignResult {
-  points: CrashPoint[];
+  /** The injection points cut, per mode. */
+  points: (CrashPoint & { torn: boolean })[];
   failures: string[];
 }
 
-async function runUntilExit(storage: string, ctrlPath: string, crashAfter: number | undefined, action?: () => Promise<void>): Promise<{ code: number; stderr: string }> {
-  const rt = startRuntime(storage, ctrlPath, 'process', ['--commit-delay', '0.2', '--goals-timeout', '5'], crashAfter === undefined ? {} : { PV_CRASH_AFTER: String(crashAfter) });
+async function runUntilExit(storage: string, ctrlPath: string, crash: { after: number; torn: boolean } | undefined, action?: () => Promise<void>): Promise<{ code: number; stderr: string }> {
+  const env = crash === undefined ? {} : { PV_CRASH_AFTER: String(crash.after), PV_CRASH_MODE: crash.torn ? 'torn' : 'after' };
+  const rt = startRuntime(storage, ctrlPath, 'process', ['--commit-delay', '0.2', '--goals-timeout', '5'], env);
   try {
     const up = waitFor(ctrlPath, (cs) => cs.length > 0 && cs.every((c) => c.status === 'STARTED'), 'up', 20000);
     up.catch(() => undefined); // the runtime may end (crash, reboot) before it is ever up
@@ -194,44 +196,62 @@ async function runUntilExit(storage: string, ctrlPath: string, crashAfter: numbe
 
 const stepsOf = (stderr: string): string[] => [...stderr.matchAll(/durable step \d+: (.*)/g)].map((m) => m[1]);
 
-/** Leftovers of writes cut mid-way: temp files the runtime must never use. */
-function tornWrites(storage: string): void {
-  writeFileSync(join(storage, 'boot', '.uboot.txt.99999.torn.tmp'), 'pv_rev=lo');
-  mkdirSync(join(storage, 'objects'), { recursive: true });
-  writeFileSync(join(storage, 'objects', '.incoming-99999-torn'), Buffer.alloc(1000, 7));
-  writeFileSync(join(storage, 'trails', '0', '.pv', '.progress.99999.torn.tmp'), '{"status":"DO');
+/** Temp files left in storage (names starting with '.' and ending .tmp, or object-store .incoming- files). */
+function leftovers(dir: string): string[] {
+  const found: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && /^\..*\.tmp$|^\.incoming-/.test(e.name)) found.push(join(e.parentPath, e.name));
+  }
+  return found;
+}
+
+export interface CampaignOptions {
+  /** Which points to cut (default: all). */
+  pick?: (p: CrashPoint) => boolean;
+  /** Cut right after the step, in its middle (torn temp file), or both (default: after). */
+  modes?: ('after' | 'torn')[];
+  /** Points run at once, each in its own storage copy and socket (default 3: the runtimes mostly wait). */
+  parallel?: number;
+}
+
+async function progressStatus(ctrlPath: string, rev: string): Promise<string | undefined> {
+  const r = await ctrl(ctrlPath, 'GET', `/steps/${rev}/progress`).catch(() => undefined);
+  return r?.status === 200 ? (r.json().status as string) : undefined;
 }
 
 /**
- * Kill the runtime with SIGKILL right after durable step k of an update (every k, or those `pick` selects),
- * leave torn temp files, boot again until stable, and check: a complete revision runs (the last DONE, or
- * the update when the kill came after its commit), its objects hash right, and a later update succeeds.
+ * Kill the runtime with SIGKILL right after (or, torn, in the middle of) durable step k of an update, for
+ * every k (or those `pick` selects), boot again until stable, and check: a complete revision runs (the last
+ * DONE, or the update when the kill came after its commit), its objects hash right, the torn temp file was
+ * not published, and a later update succeeds. Throws nothing: failures are returned, one line per point.
  */
-export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', pick: (p: CrashPoint) => boolean = () => true): Promise<CampaignResult> {
+export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', options: CampaignOptions = {}): Promise<CampaignResult> {
   const r0 = await buildRevision(join(dir, 'r0'), [sysC('v1'), appC('v1')]);
   const r1 = await buildRevision(join(dir, 'r1'), kind === 'reboot' ? [sysC('v2'), appC('v1')] : [sysC('v1'), appC('v2')]);
   const later = { v1: await buildRevision(join(dir, 'l1'), [sysC('v1'), appC('v9')]), v2: await buildRevision(join(dir, 'l2'), [sysC('v2'), appC('v9')]) };
   const base = join(dir, 'base');
   sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', r0, '--storage', base]);
-  const ctrlPath = join(dir, 'pv-ctrl');
-  const pvcontrol = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'pvcontrol', '--socket', ctrlPath, ...args], { encoding: 'utf8' });
-  const takeUpdate = async () => {
-    pvcontrol('steps', 'install', r1, 'locals/r1');
+  const pvcontrol = (ctrlPath: string, ...args: string[]) =>
+    new Promise<void>((resolve) => spawn(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'pvcontrol', '--socket', ctrlPath, ...args], { stdio: 'ignore' }).on('exit', () => resolve()));
+  const waitStatus = async (ctrlPath: string, rev: string, final: string[]) => {
+    for (let i = 0; i < 200; i++) {
+      const st = await progressStatus(ctrlPath, rev);
+      if (st === undefined || final.includes(st)) return st;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return undefined;
+  };
+  const takeUpdate = (ctrlPath: string) => async () => {
+    await pvcontrol(ctrlPath, 'steps', 'install', r1, 'locals/r1');
     await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/r1' });
     // In-place updates end in the same process: wait for the final status, then power off.
-    for (let i = 0; i < 200; i++) {
-      const p = (await ctrl(ctrlPath, 'GET', '/steps/locals/r1/progress')).json();
-      if (['UPDATED', 'DONE', 'ERROR', 'WONTGO'].includes(p.status)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitStatus(ctrlPath, 'locals/r1', ['UPDATED', 'DONE', 'ERROR', 'WONTGO']);
     await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
   };
-  const settle = async () => {
-    for (let i = 0; i < 200; i++) {
-      const p = (await ctrl(ctrlPath, 'GET', '/steps/locals/r1/progress').catch(() => undefined))?.json?.();
-      if (!p || ['UPDATED', 'DONE', 'ERROR', 'WONTGO', 'NEW'].includes(p.status)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  // Once up: a boot that tries a revision waits for its verdict (commit or rollback), any other powers off.
+  const settle = (ctrlPath: string, storage: string) => async () => {
+    const trying = (await new Storage(storage).readBootEnv()).pv_try;
+    if (trying) await waitStatus(ctrlPath, trying, ['UPDATED', 'DONE', 'ERROR', 'WONTGO']);
     await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
   };
   const fresh = (name: string) => {
@@ -243,59 +263,71 @@ export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', pi
 
   // Trace run: the durable steps of each phase, without crashing.
   const trace = fresh('trace');
-  const p1 = await runUntilExit(trace, ctrlPath, 1e9, takeUpdate);
+  const traceCtrl = join(dir, 'trace-ctrl');
+  const never = { after: 1e9, torn: false };
+  const p1 = await runUntilExit(trace, traceCtrl, never, takeUpdate(traceCtrl));
   const points: CrashPoint[] = stepsOf(p1.stderr).map((what, i) => ({ phase: 1, step: i + 1, what }));
   if (kind === 'reboot') {
-    const p2 = await runUntilExit(trace, ctrlPath, 1e9, settle);
+    const p2 = await runUntilExit(trace, traceCtrl, never, settle(traceCtrl, trace));
     points.push(...stepsOf(p2.stderr).map((what, i) => ({ phase: 2 as const, step: i + 1, what })));
   }
-  const chosen = points.filter(pick);
-  const failures: string[] = [];
-  for (const pt of chosen) {
-    const label = `${kind} phase ${pt.phase} step ${pt.step} (${pt.what})`;
-    try {
-      const s = fresh('run');
-      if (pt.phase === 2) await runUntilExit(s, ctrlPath, undefined, takeUpdate);
-      const cut = await runUntilExit(s, ctrlPath, pt.step, pt.phase === 1 ? takeUpdate : settle);
-      if (!cut.stderr.includes(`PV_CRASH_AFTER=${pt.step}: killed`)) throw new Error(`no kill happened: ${cut.stderr.slice(-300)}`);
-      tornWrites(s);
-      // Boot until stable: a rollback or a try may need more than one boot.
-      let running: string | undefined;
-      for (let boot = 0; boot < 4 && !running; boot++) {
-        const r = await runUntilExit(s, ctrlPath, undefined, async () => {
-          await settle().catch(() => undefined);
-        });
-        if (r.code === 0) running = (await new Storage(s).readBootEnv()).pv_rev;
-      }
-      if (!running) throw new Error('never booted to a stable revision');
-      const st = new Storage(s);
-      const env = await st.readBootEnv();
-      if (env.pv_try) throw new Error(`pv_try still set after settling: ${JSON.stringify(env)}`);
-      if (running !== '0' && running !== 'locals/r1') throw new Error(`booted ${running}`);
-      const state = parseJson(readFileSync(st.statePath(running))) as State;
-      for (const sha of objectRefs(state).keys()) {
-        const v = await st.objects.verify(sha);
-        if (v.status !== 'ok') throw new Error(`object ${sha} of ${running}: ${v.status}`);
-      }
-      if (running === 'locals/r1' && !existsSync(st.donePath('locals/r1'))) throw new Error('committed without .pv/done');
-      // A later in-place update on top of whatever runs must still succeed.
-      const sysV2 = kind === 'reboot' && running === 'locals/r1';
-      const fin = await runUntilExit(s, ctrlPath, undefined, async () => {
-        pvcontrol('steps', 'install', sysV2 ? later.v2 : later.v1, 'locals/later');
-        await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/later' });
-        for (let i = 0; i < 200; i++) {
-          const p = (await ctrl(ctrlPath, 'GET', '/steps/locals/later/progress')).json();
-          if (p.status === 'UPDATED') break;
-          if (['ERROR', 'WONTGO'].includes(p.status)) throw new Error(`later update ${p.status}: ${p['status-msg']}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
-      });
-      const lp = await st.readProgress('locals/later');
-      if (fin.code !== 0 || lp?.status !== 'UPDATED') throw new Error(`later update ended ${lp?.status ?? 'nowhere'} (exit ${fin.code})`);
-    } catch (err) {
-      failures.push(`${label}: ${(err as Error).message}`);
+  const chosen = (options.modes ?? ['after']).flatMap((m) => points.filter(options.pick ?? (() => true)).map((p) => ({ ...p, torn: m === 'torn' })));
+
+  const cutAndCheck = async (pt: CrashPoint & { torn: boolean }, slot: string): Promise<void> => {
+    const torn = pt.torn;
+    const s = fresh(`run-${slot}`);
+    const ctrlPath = join(dir, `ctrl-${slot}`);
+    if (pt.phase === 2) await runUntilExit(s, ctrlPath, undefined, takeUpdate(ctrlPath));
+    const cut = await runUntilExit(s, ctrlPath, { after: pt.step, torn }, pt.phase === 1 ? takeUpdate(ctrlPath) : settle(ctrlPath, s));
+    const killed = new RegExp(`PV_CRASH_AFTER=${pt.step}: killed ${torn ? 'tearing' : 'after'} durable step ${pt.step} \\((.*)\\)`).exec(cut.stderr);
+    if (!killed) throw new Error(`no kill happened: ${cut.stderr.slice(-300)}`);
+    if (killed[1] !== pt.what) throw new Error(`killed at '${killed[1]}', not the traced '${pt.what}'`);
+    // A torn write leaves its half-written temp file (a link step leaves the trail link removed instead).
+    const torn0 = leftovers(s);
+    if (torn && !pt.what.startsWith('link ') && torn0.length === 0) throw new Error('the torn write left no temp file');
+    // Boot until stable: a rollback or a try may need more than one boot.
+    let running: string | undefined;
+    for (let boot = 0; boot < 4 && !running; boot++) {
+      const r = await runUntilExit(s, ctrlPath, undefined, settle(ctrlPath, s));
+      if (r.code === 0) running = (await new Storage(s).readBootEnv()).pv_rev;
     }
-  }
+    if (!running) throw new Error('never booted to a stable revision');
+    const st = new Storage(s);
+    const env = await st.readBootEnv();
+    if (env.pv_try) throw new Error(`pv_try still set after settling: ${JSON.stringify(env)}`);
+    if (running !== '0' && running !== 'locals/r1') throw new Error(`booted ${running}`);
+    const state = parseJson(readFileSync(st.statePath(running))) as State;
+    for (const sha of objectRefs(state).keys()) {
+      const v = await st.objects.verify(sha);
+      if (v.status !== 'ok') throw new Error(`object ${sha} of ${running}: ${v.status}`);
+    }
+    for (const key of Object.keys(state)) {
+      if (key !== '#spec' && !existsSync(join(st.trailDir(running), key))) throw new Error(`trail ${running} lacks ${key}`);
+    }
+    if (running === 'locals/r1' && !existsSync(st.donePath('locals/r1'))) throw new Error('committed without .pv/done');
+    // A later in-place update on top of whatever runs must still succeed.
+    const sysV2 = kind === 'reboot' && running === 'locals/r1';
+    const fin = await runUntilExit(s, ctrlPath, undefined, async () => {
+      await pvcontrol(ctrlPath, 'steps', 'install', sysV2 ? later.v2 : later.v1, 'locals/later');
+      await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/later' });
+      await waitStatus(ctrlPath, 'locals/later', ['UPDATED', 'ERROR', 'WONTGO']);
+      await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
+    });
+    const lp = await st.readProgress('locals/later');
+    if (fin.code !== 0 || lp?.status !== 'UPDATED') throw new Error(`later update ended ${lp?.status ?? 'nowhere'} (exit ${fin.code})`);
+  };
+
+  const failures: string[] = [];
+  const queue = [...chosen];
+  const worker = async (slot: number) => {
+    for (let pt = queue.shift(); pt; pt = queue.shift()) {
+      try {
+        await cutAndCheck(pt, String(slot));
+      } catch (err) {
+        failures.push(`${kind}${pt.torn ? ' torn' : ''} phase ${pt.phase} step ${pt.step} (${pt.what}): ${(err as Error).message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.parallel ?? 3) }, (_, i) => worker(i)));
   return { points: chosen, failures };
 }

@@ -7,7 +7,8 @@ export const usage =
   'pvmigrate run --storage DIR [--driver namespace|process] [--ctrl PATH] [--secureboot disabled|audit|lenient|strict] [--pubkey PEM] [--truststore CERTS] [--quickboot]\n' +
   '    [--commit-delay S] [--goals-timeout S] [--verbose] [--json]\n' +
   '  exit 0 after a signal or poweroff, 3 when the device asked for a reboot, 1 when the revision is refused\n' +
-  '  PV_CRASH_AFTER=N (fault injection) kills the runtime right after its N-th durable write';
+  '  PV_CRASH_AFTER=N (fault injection) kills the runtime right after its N-th durable write;\n' +
+  '  with PV_CRASH_MODE=torn, in the middle of it (half of its temp file written, nothing synced or renamed)';
 
 const MODES = ['disabled', 'audit', 'lenient', 'strict'] as const;
 
@@ -58,14 +59,27 @@ export async function run(argv: string[]): Promise<number> {
   guardProcess(rt.log, (sig) => rt.stop(sig));
   const crashAfter = Number(process.env.PV_CRASH_AFTER ?? 0);
   if (crashAfter > 0) {
-    // Fault injection for the power-loss tests: die like a power cut right after the N-th durable write.
+    // Fault injection for the power-loss tests: die like a power cut right after the N-th durable write,
+    // or (PV_CRASH_MODE=torn) in the middle of it, with half of its temp file written and nothing synced.
+    const torn = process.env.PV_CRASH_MODE === 'torn';
     let steps = 0;
-    rt.storage.onDurable = (what) => {
-      process.stderr.write(`pvmigrate run: durable step ${++steps}: ${what}\n`);
-      if (steps !== crashAfter) return;
-      process.stderr.write(`pvmigrate run: PV_CRASH_AFTER=${crashAfter}: killed after durable step ${steps} (${what})\n`);
+    const die = (what: string, how: string) => {
+      process.stderr.write(`pvmigrate run: PV_CRASH_AFTER=${crashAfter}: killed ${how} durable step ${steps} (${what})\n`);
       process.kill(process.pid, 'SIGKILL');
     };
+    if (torn) {
+      rt.storage.beforeDurable = async (what, tear) => {
+        process.stderr.write(`pvmigrate run: durable step ${++steps}: ${what}\n`);
+        if (steps !== crashAfter) return;
+        await tear();
+        die(what, 'tearing');
+      };
+    } else {
+      rt.storage.onDurable = (what) => {
+        process.stderr.write(`pvmigrate run: durable step ${++steps}: ${what}\n`);
+        if (steps === crashAfter) die(what, 'after');
+      };
+    }
   }
   if (isInit()) mountSystem(rt.log);
   try {
