@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/cli.ts';
 import { sh } from '../test/helpers/env.ts';
 import { Storage } from '../runtime/storage.ts';
-import { buildRevision, crashCampaign, ctrl, startRuntime, waitFor } from '../test/runtime-fixture.ts';
+import { buildRevision, crashCampaign, ctrl, soakCycles, startRuntime, waitFor } from '../test/runtime-fixture.ts';
 
 const idle = 'trap "exit 0" TERM\nwhile :; do sleep 0.1; done\n';
 const five = [
@@ -57,97 +57,15 @@ export async function bench(): Promise<void> {
 }
 
 /**
- * 200 update cycles in one storage: in-place app flips, a reboot (system container) flip every 10th cycle,
- * a failing revision (READY never signalled) every 25th; then GC. Prints open fds and RSS at the start
- * and end of the run, and what storage holds after GC against what it should.
+ * 200 update cycles in one storage (see soakCycles); throws when open fds or RSS grow within one runtime
+ * process or GC keeps other trails or objects than it should.
  */
-export async function soak(cycles = 200, rebootEvery = 10, failEvery = 25): Promise<void> {
+async function soak(cycles = 200, rebootEvery = 10, failEvery = 25): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-bench-soak-'));
   try {
-    const combos: Record<string, string> = {};
-    for (const sysV of ['A', 'B']) {
-      for (const appV of ['A', 'B', 'F']) {
-        combos[`${sysV}${appV}`] = await buildRevision(join(dir, `${sysV}${appV}`), [
-          { name: 'sys', group: 'root', init: `echo sys${sysV}\n${idle}` },
-          { name: 'app', group: 'app', init: `echo app${appV}\n${idle}`, statusGoal: appV === 'F' ? 'READY' : undefined },
-        ]);
-      }
-    }
-    const sigOf = (repo: string) => {
-      const st = JSON.parse(readFileSync(join(repo, '.pvr/json'), 'utf8')) as Record<string, string>;
-      return `${st['sys/root.squashfs']}|${st['app/root.squashfs']}`;
-    };
-    const bySig = new Map(Object.entries(combos).map(([k, repo]) => [sigOf(repo), k]));
-    const storage = join(dir, 'storage');
-    sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', combos.AA, '--storage', storage]);
-    const ctrlPath = join(dir, 'pv-ctrl');
-    const opts = ['--commit-delay', '0', '--goals-timeout', '2'];
-    const boot = async () => {
-      const r = startRuntime(storage, ctrlPath, 'process', opts);
-      await waitFor(ctrlPath, (cs) => cs.length === 2 && cs.every((c) => c.status === 'STARTED'), 'soak up', 30000);
-      return r;
-    };
-    const sample = (pid: number) => ({ fds: readdirSync(`/proc/${pid}/fd`).length, rss: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024 });
-    let rt = await boot();
-    let first = sample(rt.child.pid!);
-    let firstPid = rt.child.pid!;
-    let restarts = 0;
-    const sleep = (ms: number) => new Promise<false>((r) => setTimeout(() => r(false), ms));
-    const currentRev = async () => ((await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[]).find((x) => x.current)!.name;
-    // Until `rev` is final and the device runs a committed or updated revision, restarting the runtime on reboots.
-    const stable = async (rev: string) => {
-      for (;;) {
-        if (await Promise.race([rt.exit.then(() => true), sleep(50)])) {
-          restarts++;
-          rt = await boot();
-          continue;
-        }
-        const p = await progressStatus(ctrlPath, rev).catch(() => '');
-        const env = await new Storage(storage).readBootEnv();
-        if (env.pv_try) continue;
-        if (p === 'UPDATED' || p === 'DONE') return;
-        if (p === 'ERROR') {
-          if ((await currentRev().catch(() => rev)) !== rev) return;
-          if (await Promise.race([rt.exit.then(() => true), sleep(5000)])) {
-            restarts++;
-            rt = await boot();
-          }
-          return;
-        }
-      }
-    };
-    const t0 = Date.now();
-    for (let i = 1; i <= cycles; i++) {
-      const steps = (await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[];
-      const cur = steps.find((x) => x.current)!.name;
-      const combo = bySig.get(sigOf(join(storage, 'trails', cur)))!;
-      const target = failEvery && i % failEvery === 0 ? `${combo[0]}F` : rebootEvery && i % rebootEvery === 0 ? `${combo[0] === 'A' ? 'B' : 'A'}${combo[1]}` : `${combo[0]}${combo[1] === 'A' ? 'B' : 'A'}`;
-      const rev = `locals/c${i}`;
-      const repo = combos[target];
-      await ctrl(ctrlPath, 'PUT', `/steps/${rev}`, readFileSync(join(repo, '.pvr/json')));
-      for (const sha of readdirSync(join(repo, '.pvr/objects'))) await ctrl(ctrlPath, 'PUT', `/objects/${sha}`, readFileSync(join(repo, '.pvr/objects', sha)));
-      await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: rev });
-      await stable(rev);
-      if (i === 10) {
-        // After a warm-up: what the same process holds 190 cycles later is the leak figure.
-        first = sample(rt.child.pid!);
-        firstPid = rt.child.pid!;
-      }
-    }
-    const last = sample(rt.child.pid!);
-    const gc = (await ctrl(ctrlPath, 'POST', '/storage/gc')).json();
-    const st = new Storage(storage);
-    const env = await st.readBootEnv();
-    const current = ((await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[]).find((x) => x.current)!.name;
-    const revs = await st.listRevisions();
-    const should = [...new Set([current, env.pv_rev])].sort();
-    console.log(
-      `soak: ${cycles} update cycles (reboot every ${rebootEvery || '—'}, failing every ${failEvery || '—'}; ${restarts} runtime restarts) in ${((Date.now() - t0) / 1000).toFixed(0)} s; ` +
-        `open fds ${first.fds} → ${last.fds}, RSS ${first.rss.toFixed(0)} → ${last.rss.toFixed(0)} MiB (${rt.child.pid === firstPid ? 'same runtime process, cycle 10 → end' : 'cycle-10 process vs last process'}); ` +
-        `GC reclaimed ${gc.reclaimed} bytes, trails kept [${revs.join(', ')}] (should be [${should.join(', ')}])`,
-    );
-    await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
-    await rt.exit;
+    const r = await soakCycles(dir, { cycles, rebootEvery, failEvery });
+    console.log(r.summary);
+    if (r.failures.length) throw new Error(`soak: ${r.failures.join('; ')}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -331,3 +331,125 @@ export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', op
   await Promise.all(Array.from({ length: Math.max(1, options.parallel ?? 3) }, (_, i) => worker(i)));
   return { points: chosen, failures };
 }
+
+// ------------------------------------------------------------------------------------------ soak
+
+export interface SoakResult {
+  summary: string;
+  /** Empty when fds and RSS stayed flat within each runtime process and GC kept exactly what it should. */
+  failures: string[];
+}
+
+/** Growth allowed between a process's first sample (after warm-up) and its last: fds, and RSS in MiB. */
+const FD_SLACK = 2;
+const RSS_SLACK_MIB = 24;
+const WARM_UP = 3;
+
+/**
+ * `cycles` update cycles in one storage (process driver): in-place app flips, a reboot (system container)
+ * flip every `rebootEvery`-th cycle, a failing revision (READY never signalled) every `failEvery`-th; then
+ * GC. Samples open fds and RSS of the runtime at the start of every cycle; a process that served at least
+ * 8 cycles must end within FD_SLACK fds and RSS_SLACK_MIB of its sample after WARM_UP cycles. After GC the
+ * storage must hold only the running and last committed trails and the objects they reference.
+ */
+export async function soakCycles(dir: string, o: { cycles: number; rebootEvery: number; failEvery: number }): Promise<SoakResult> {
+  const idle = loopInit;
+  const combos: Record<string, string> = {};
+  for (const sysV of ['A', 'B']) {
+    for (const appV of ['A', 'B', 'F']) {
+      combos[`${sysV}${appV}`] = await buildRevision(join(dir, `${sysV}${appV}`), [
+        { name: 'sys', group: 'root', init: `echo sys${sysV}\n${idle}` },
+        { name: 'app', group: 'app', init: `echo app${appV}\n${idle}`, statusGoal: appV === 'F' ? 'READY' : undefined },
+      ]);
+    }
+  }
+  const sigOf = (repo: string) => {
+    const st = JSON.parse(readFileSync(join(repo, '.pvr/json'), 'utf8')) as Record<string, string>;
+    return `${st['sys/root.squashfs']}|${st['app/root.squashfs']}`;
+  };
+  const bySig = new Map(Object.entries(combos).map(([k, repo]) => [sigOf(repo), k]));
+  const storage = join(dir, 'storage');
+  sh(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'deploy', combos.AA, '--storage', storage]);
+  const ctrlPath = join(dir, 'pv-ctrl');
+  const opts = ['--commit-delay', '0', '--goals-timeout', '2'];
+  const boot = async () => {
+    const r = startRuntime(storage, ctrlPath, 'process', opts);
+    await waitFor(ctrlPath, (cs) => cs.length === 2 && cs.every((c) => c.status === 'STARTED'), 'soak up', 30000);
+    return r;
+  };
+  const sample = (pid: number) => ({ fds: readdirSync(`/proc/${pid}/fd`).length, rss: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024 });
+  type Sample = ReturnType<typeof sample>;
+  const perProcess = new Map<number, { seen: number; first?: Sample; last?: Sample }>();
+  let rt = await boot();
+  let restarts = 0;
+  const sleep = (ms: number) => new Promise<false>((r) => setTimeout(() => r(false), ms));
+  const currentRev = async () => ((await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[]).find((x) => x.current)!.name;
+  // Until `rev` is final and the device runs a committed or updated revision, restarting the runtime on reboots.
+  const stable = async (rev: string) => {
+    for (;;) {
+      if (await Promise.race([rt.exit.then(() => true), sleep(50)])) {
+        restarts++;
+        rt = await boot();
+        continue;
+      }
+      const p = await progressStatus(ctrlPath, rev);
+      const env = await new Storage(storage).readBootEnv();
+      if (env.pv_try) continue;
+      if (p === 'UPDATED' || p === 'DONE') return;
+      if (p === 'ERROR') {
+        if ((await currentRev().catch(() => rev)) !== rev) return;
+        if (await Promise.race([rt.exit.then(() => true), sleep(5000)])) {
+          restarts++;
+          rt = await boot();
+        }
+        return;
+      }
+    }
+  };
+  const t0 = Date.now();
+  for (let i = 1; i <= o.cycles; i++) {
+    const pid = rt.child.pid!;
+    const rec = perProcess.get(pid) ?? { seen: 0 };
+    perProcess.set(pid, rec);
+    const now = sample(pid);
+    if (++rec.seen === WARM_UP) rec.first = now;
+    rec.last = now;
+    const cur = await currentRev();
+    const combo = bySig.get(sigOf(join(storage, 'trails', cur)))!;
+    const target = o.failEvery && i % o.failEvery === 0 ? `${combo[0]}F` : o.rebootEvery && i % o.rebootEvery === 0 ? `${combo[0] === 'A' ? 'B' : 'A'}${combo[1]}` : `${combo[0]}${combo[1] === 'A' ? 'B' : 'A'}`;
+    const rev = `locals/c${i}`;
+    const repo = combos[target];
+    await ctrl(ctrlPath, 'PUT', `/steps/${rev}`, readFileSync(join(repo, '.pvr/json')));
+    for (const sha of readdirSync(join(repo, '.pvr/objects'))) await ctrl(ctrlPath, 'PUT', `/objects/${sha}`, readFileSync(join(repo, '.pvr/objects', sha)));
+    await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: rev });
+    await stable(rev);
+  }
+  const failures: string[] = [];
+  let longest: { pid: number; seen: number; first?: Sample; last?: Sample } | undefined;
+  for (const [pid, r] of perProcess) {
+    if (r.seen < 8 || !r.first || !r.last) continue;
+    if (!longest || r.seen > longest.seen) longest = { pid, ...r };
+    if (r.last.fds > r.first.fds + FD_SLACK) failures.push(`runtime ${pid}: open fds grew ${r.first.fds} → ${r.last.fds} over ${r.seen - WARM_UP} cycles`);
+    if (r.last.rss > r.first.rss + RSS_SLACK_MIB) failures.push(`runtime ${pid}: RSS grew ${r.first.rss.toFixed(0)} → ${r.last.rss.toFixed(0)} MiB over ${r.seen - WARM_UP} cycles`);
+  }
+  if (!longest) failures.push('no runtime process served 8 cycles: nothing to judge fds and RSS by');
+  const gc = (await ctrl(ctrlPath, 'POST', '/storage/gc')).json();
+  const st = new Storage(storage);
+  const env = await st.readBootEnv();
+  const current = await currentRev();
+  const revs = await st.listRevisions();
+  const should = [...new Set([current, env.pv_rev])].sort();
+  if (revs.join() !== should.join()) failures.push(`GC kept trails [${revs.join(', ')}], should keep [${should.join(', ')}]`);
+  const needed = new Set(should.flatMap((r) => [...objectRefs(parseJson(readFileSync(st.statePath(r))) as State).keys()]));
+  const objects = readdirSync(st.objectsDir).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  const extra = objects.filter((n) => !needed.has(n));
+  const missing = [...needed].filter((n) => !objects.includes(n));
+  if (extra.length || missing.length) failures.push(`GC left ${extra.length} unreferenced objects and lost ${missing.length} needed ones`);
+  const summary =
+    `soak: ${o.cycles} update cycles (reboot every ${o.rebootEvery || '—'}, failing every ${o.failEvery || '—'}; ${restarts} runtime restarts) in ${((Date.now() - t0) / 1000).toFixed(0)} s; ` +
+    (longest ? `longest-lived runtime (${longest.seen} cycles): open fds ${longest.first!.fds} → ${longest.last!.fds}, RSS ${longest.first!.rss.toFixed(0)} → ${longest.last!.rss.toFixed(0)} MiB; ` : '') +
+    `GC reclaimed ${gc.reclaimed} bytes, trails kept [${revs.join(', ')}] (should be [${should.join(', ')}]), ${objects.length} objects (${needed.size} referenced)`;
+  await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
+  await rt.exit;
+  return { summary, failures };
+}
