@@ -15,7 +15,7 @@
 import { link, mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { tempPathFor, writeFileAtomically } from '../src/fs/atomic.ts';
+import { fsyncDir, tempPathFor, writeFileAtomically } from '../src/fs/atomic.ts';
 import { EnvironmentError, InvalidInputError, fromSystemError } from '../src/errors.ts';
 import { canonicalize } from '../src/revision/canonical-json.ts';
 import { ObjectStore } from '../src/revision/object-store.ts';
@@ -186,6 +186,8 @@ export class Storage {
         await this.beforeDurable?.(what, () => (a ? unlinkIfPresent(target) : Promise.resolve()));
         if (a) await unlinkIfPresent(target);
         await link(obj, target);
+        // The link is a name in the trail directory: durable only once the directory is synced.
+        await fsyncDir(dirname(target));
         this.onDurable?.(what);
         relinked.push(key);
       } else {
