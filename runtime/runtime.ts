@@ -41,6 +41,8 @@ export interface RuntimeOptions extends BootOptions {
   goalsTimeoutS?: number;
   /** PV_REVISION_RETRIES, default 10. */
   maxRetries?: number;
+  /** PV_STORAGE_GC_KEEP_FACTORY: garbage collection keeps the factory revision "0" too. */
+  gcKeepFactory?: boolean;
   trust?: TrustOptions;
 }
 
@@ -96,7 +98,7 @@ export class Runtime {
       current: () => this.current,
       reboot: (reason) => this.reboot(reason),
       transition: (rev, state, restart) => this.transition(rev, state, restart),
-      gc: async () => (await collectGarbage(this.storage, { current: this.current?.rev, pending: this.updater.pendingRevision })).reclaimed,
+      gc: async () => (await collectGarbage(this.storage, { current: this.current?.rev, pending: this.updater.pendingRevision, keepFactory: o.gcKeepFactory })).reclaimed,
     });
     this.control = new ControlServer({
       storage: this.storage,

@@ -5,12 +5,21 @@ import { diagnostic, printJson } from '../output.ts';
 export const summary = 'boot the storage\'s revision and run its containers in the foreground (Ctrl-C stops them all)';
 export const usage =
   'pvmigrate run --storage DIR [--driver namespace|process] [--ctrl PATH] [--secureboot disabled|audit|lenient|strict] [--pubkey PEM] [--truststore CERTS] [--quickboot]\n' +
-  '    [--commit-delay S] [--goals-timeout S] [--verbose] [--json]\n' +
+  '    [--commit-delay S] [--goals-timeout S] [--gc-keep-factory] [--verbose] [--json]\n' +
+  '  --gc-keep-factory (or PV_STORAGE_GC_KEEP_FACTORY=1): garbage collection keeps the factory revision 0\n' +
   '  exit 0 after a signal or poweroff, 3 when the device asked for a reboot, 1 when the revision is refused\n' +
   '  PV_CRASH_AFTER=N (fault injection) kills the runtime right after its N-th durable write;\n' +
   '  with PV_CRASH_MODE=torn, in the middle of it (half of its temp file written, nothing synced or renamed)';
 
 const MODES = ['disabled', 'audit', 'lenient', 'strict'] as const;
+
+/** A boolean PV_* setting: 1/true/yes on, 0/false/no/unset off. */
+function envFlag(name: string): boolean {
+  const v = (process.env[name] ?? '').trim().toLowerCase();
+  if (v === '' || v === '0' || v === 'false' || v === 'no') return false;
+  if (v === '1' || v === 'true' || v === 'yes') return true;
+  throw new UsageError(`${name} must be 1 or 0, not '${process.env[name]}'`);
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals: pos } = parseCommandArgs('run', argv, {
@@ -24,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
     verbose: { type: 'boolean', short: 'v' },
     'commit-delay': { type: 'string' },
     'goals-timeout': { type: 'string' },
+    'gc-keep-factory': { type: 'boolean' },
   });
   positionals('run', pos, [], usage);
   if (!values.storage) throw new UsageError(`--storage DIR is required; usage: ${usage}`);
@@ -55,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     verbose: values.verbose,
     commitDelayS: seconds('commit-delay', values['commit-delay'], process.env.PV_UPDATER_COMMIT_DELAY),
     goalsTimeoutS: seconds('goals-timeout', values['goals-timeout'], process.env.PV_UPDATER_GOALS_TIMEOUT),
+    gcKeepFactory: values['gc-keep-factory'] || envFlag('PV_STORAGE_GC_KEEP_FACTORY'),
   });
   guardProcess(rt.log, (sig) => rt.stop(sig));
   const crashAfter = Number(process.env.PV_CRASH_AFTER ?? 0);
