@@ -111,3 +111,9 @@ export function bootCheckJunit(r: BootCheckResult): string {
   const failures = r.refused ? 1 : r.containers.filter((c) => !c.reached).length;
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="pvmigrate boot" tests="${cases.length}" failures="${failures}" time="${(r.elapsed_ms / 1000).toFixed(3)}">\n${cases.join('\n')}\n</testsuite>\n`;
 }
+
+/** Several JUnit documents as one: their <testsuite> elements under <testsuites>, in order. */
+export function junitSuites(...docs: string[]): string {
+  const suites = docs.map((d) => d.replace(/^<\?xml[^>]*\?>\s*/, '').trimEnd());
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n${suites.join('\n')}\n</testsuites>\n`;
+}

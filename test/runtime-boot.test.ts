@@ -1,7 +1,7 @@
 // Storage layout, deploy, boot selection and the refusals of verifyRevision (no containers started here).
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFile, readdir, stat, unlink, writeFile, chmod } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, stat, unlink, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { exportRepo } from '../src/revision/export.ts';
@@ -13,7 +13,7 @@ import { parseLxcConfig } from '../runtime/lxc-config.ts';
 import { RuntimeLog } from '../runtime/log.ts';
 import { planRevision } from '../runtime/platforms.ts';
 import { Storage } from '../runtime/storage.ts';
-import { runCli } from './helpers/cli.ts';
+import { repoRoot, runCli } from './helpers/cli.ts';
 import { needTool, sh, tempDir } from './helpers/env.ts';
 import { buildRevision } from './runtime-fixture.ts';
 
@@ -204,6 +204,27 @@ test('bootCheck: every goal reached → ok; a container that cannot start → no
   assert.deepEqual([broken.status, broken.reached, broken.log_tail], ['STOPPED', false, ['cannot find /etc/broken.conf']]);
   assert.match(formatBootCheck(r2), /FAIL broken \(platform\): STOPPED, goal STARTED\n\s+\| cannot find \/etc\/broken.conf/);
   assert.match(bootCheckJunit(r2), /<testsuite name="pvmigrate boot" tests="2" failures="1"[^]*<testcase classname="boot.platform" name="broken"><failure message="STOPPED, goal STARTED">cannot find \/etc\/broken.conf<\/failure>/);
+});
+
+test('validate --boot --junit: one testcase per container, the failing one with its console tail, beside the validation suite', { skip: needTool('mksquashfs') }, async (t) => {
+  const dir = await tempDir(t);
+  const bad = await buildRevision(join(dir, 'bad'), [
+    { name: 'app', init: 'trap "exit 0" TERM\nwhile :; do sleep 0.1; done\n' },
+    { name: 'broken', init: 'echo "cannot find /etc/broken.conf" >&2\nexit 1\n' },
+  ]);
+  // The fixture has no BSP; the sample revision's makes it valid, so the boot check runs.
+  const samples = join(repoRoot, 'samples/revision/a/bsp');
+  await mkdir(join(bad, 'bsp'));
+  for (const f of ['run.json', 'kernel.img', 'pantavisor']) await copyFile(join(samples, f), join(bad, 'bsp', f));
+  await (await openRepo(bad)).commitTree();
+  const junit = join(dir, 'junit.xml');
+  const r = await runCli(['validate', bad, '--mode', 'disabled', '--boot', '--timeout', '3', '--junit', junit]);
+  assert.equal(r.code, 1, r.stderr);
+  const xml = await readFile(junit, 'utf8');
+  assert.match(xml, /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites>\n<testsuite name="pvmigrate validate [^]*<\/testsuite>\n<testsuite name="pvmigrate boot" tests="2" failures="1"[^]*<\/testsuite>\n<\/testsuites>\n$/);
+  assert.equal(xml.match(/<\?xml/g)!.length, 1);
+  assert.match(xml, /<testcase classname="boot.root" name="app"><\/testcase>/);
+  assert.match(xml, /<testcase classname="boot.platform" name="broken"><failure message="STOPPED, goal STARTED">cannot find \/etc\/broken.conf<\/failure><\/testcase>/);
 });
 
 test('LOCAL_RUN counts retries: at PV_REVISION_RETRIES the step is WONTGO; only locals/<name> can be installed', { skip: needTool('mksquashfs') }, async (t) => {

@@ -67,7 +67,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (values.junit) {
     const { writeFileAtomically } = await import('../../fs/atomic.ts');
-    await writeFileAtomically(values.junit, junitXml(report, `pvmigrate validate ${target}`));
+    let xml = junitXml(report, `pvmigrate validate ${target}`);
+    if (boot) {
+      // --boot: a second suite with one testcase per container (its console tail when it failed).
+      const { bootCheckJunit, junitSuites } = await import('../../../runtime/boot-check.ts');
+      xml = junitSuites(xml, bootCheckJunit(boot));
+    }
+    await writeFileAtomically(values.junit, xml);
   }
   const { annotation, inGitHubActions } = await import('../github-annotations.ts');
   if (inGitHubActions()) {
