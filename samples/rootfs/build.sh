@@ -61,6 +61,7 @@ if [ -n "${KERNEL_DEB:-}" ]; then
 fi
 
 # The app: its config carries the release, so releases differ by one line.
+mkdir -p opt/sensor/etc  # an empty directory of skel/ that git does not keep
 printf 'release=%s\ninterval=5\n' "$version" > opt/sensor/etc/sensor.conf
 chmod 0755 opt/sensor/bin/sensord etc/init.d/S90sensor etc/init.d/rcS
 chown -R 100:100 opt/sensor/etc
