@@ -1,6 +1,7 @@
 // Boots real busybox revisions with both drivers and checks them from outside: through the control socket,
 // the container consoles, the host's /proc, mount table and loop devices.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -81,14 +82,29 @@ function descendants(root: number): Set<number> {
   return out;
 }
 
-function zombiesAmong(pids: Set<number>): number[] {
-  return [...pids].filter((p) => {
+/** Zombies among `pids`, as "pid@starttime" (a pid reused later is another process). */
+function zombiesAmong(pids: Set<number>): string[] {
+  return [...pids].flatMap((p) => {
     try {
-      return /^State:\s+Z/m.test(readFileSync(`/proc/${p}/status`, 'utf8'));
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return fields[0] === 'Z' ? [`${p}@${fields[19]}`] : [];
     } catch {
-      return false;
+      return [];
     }
   });
+}
+
+/**
+ * Zombies under `root` that nobody reaps: seen in two samples `gapMs` apart. A container's own shell
+ * loop (`sleep 0.1`) makes zombies that live for microseconds until the shell reaps them; only one that
+ * outlives the gap means a missing reaper.
+ */
+async function lingeringZombies(root: number, gapMs = 500): Promise<string[]> {
+  const first = zombiesAmong(descendants(root));
+  await new Promise((r) => setTimeout(r, gapMs));
+  const second = new Set(zombiesAmong(descendants(root)));
+  return first.filter((z) => second.has(z));
 }
 
 /** The host's mounts and loop devices that involve `dir` (other test files may mount elsewhere meanwhile). */
@@ -132,7 +148,7 @@ async function scenario(t: import('node:test').TestContext, driver: 'namespace' 
   // Orphaned grandchildren exited: no zombie anywhere under the runtime.
   await waitFor(ctrlPath, () => consoleOf(storage, 'base').includes('orphans-made'), 'orphans');
   await new Promise((r) => setTimeout(r, 600));
-  assert.deepEqual(zombiesAmong(descendants(rt.child.pid!)), []);
+  assert.deepEqual(await lingeringZombies(rt.child.pid!), []);
 
   // Control endpoints, shaped as Pantavisor's.
   const containers = (await ctrl(ctrlPath, 'GET', '/containers')).json();
@@ -195,3 +211,18 @@ test('namespace driver: five containers across groups, READY, auto-recovery, ove
 );
 
 test('process driver: the same lifecycle without root', { skip: needTool('mksquashfs') || needTool('curl') }, (t) => scenario(t, 'process'));
+
+test('the zombie check sees a zombie nobody reaps, and not one its parent reaps at once', async () => {
+  // The shell's background child exits; the shell exec's into a sleep that never waits: a lingering zombie.
+  const stuck = spawn('sh', ['-c', 'sleep 0.01 & exec sleep 3'], { stdio: 'ignore' });
+  // A shell loop like the containers': its short-lived children are reaped right away.
+  const busy = spawn('sh', ['-c', 'for i in $(seq 30); do sleep 0.05; done'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await lingeringZombies(stuck.pid!)).length, 1);
+    assert.deepEqual(await lingeringZombies(busy.pid!), []);
+  } finally {
+    stuck.kill('SIGKILL');
+    busy.kill('SIGKILL');
+  }
+});
