@@ -4,12 +4,26 @@
  */
 import type { Progress } from './storage.ts';
 
+/**
+ * The `downloads.total` figures of a DOWNLOADING progress (reference §8). A local device learns an object's
+ * size only when its upload starts (Content-Length) or ends, so total_size counts the objects offered so far.
+ */
+export interface Downloads {
+  totalSize: number;
+  downloaded: number;
+  /** Seconds since the epoch when DOWNLOADING began. */
+  startTime: number;
+}
+
 const p = (status: string, progress: number, msg: string, retries: number): Progress => ({ status, 'status-msg': msg, progress, retries });
 
 export const progress = {
   ready: (retries = 0) => p('NEW', 0, 'Update ready to be run', retries),
   queued: (retries: number, max: number) => p('QUEUED', 5, `Retried ${retries} of ${max}`, retries),
-  downloading: (retries: number, max: number, attempt = 0) => p('DOWNLOADING', 25, `Downloading update artifacts, retry ${attempt} of ${max}`, retries),
+  downloading: (retries: number, max: number, downloads: Downloads, attempt = 0) => ({
+    ...p('DOWNLOADING', 25, `Downloading update artifacts, retry ${attempt} of ${max}`, retries),
+    downloads: { total: { object_name: 'total', object_id: 'none', total_size: downloads.totalSize, total_downloaded: downloads.downloaded, start_time: downloads.startTime, current_time: Math.floor(Date.now() / 1000) } },
+  }),
   applied: (retries: number) => p('INPROGRESS', 50, 'Update applied', retries),
   rebooting: (retries: number) => p('INPROGRESS', 50, 'Rebooting', retries),
   transitioning: (retries: number) => p('INPROGRESS', 50, 'Transitioning to new revision without rebooting', retries),

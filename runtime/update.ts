@@ -14,7 +14,7 @@ import type { SecurebootMode, TrustOptions } from '../src/revision/signature.ts'
 import { objectRefs, type State } from '../src/revision/state.ts';
 import type { RuntimeLog } from './log.ts';
 import { planRevision } from './platforms.ts';
-import { progress } from './progress.ts';
+import { progress, type Downloads } from './progress.ts';
 import { checkSignatures } from './signatures.ts';
 import { checkRevisionName, type Storage } from './storage.ts';
 
@@ -42,12 +42,17 @@ export interface Answer {
   error?: string;
 }
 
+/** A LOCAL_RUN's download: objects still missing, bytes offered and received. */
+type Download = Downloads & { rev: string; retries: number; missing: Set<string> };
+
 export class Updater {
   /** A LOCAL_RUN waiting for its objects. */
   private waiting: string | undefined;
   private busy = false;
   /** The last step received, whose objects may still be arriving before its LOCAL_RUN. */
   private installed: string | undefined;
+  /** The waiting LOCAL_RUN's download figures: objects still missing, bytes offered and received. */
+  private download: Download | undefined;
 
   constructor(private readonly h: UpdateHost) {}
 
@@ -118,17 +123,33 @@ export class Updater {
         return { status: 507, error: `Not enough space for object ${sha} (${size} bytes) even after garbage collection` };
       }
     }
+    const dl = this.download?.missing.has(sha) ? this.download : undefined;
+    if (dl && size !== undefined) {
+      dl.totalSize += size;
+      await this.writeDownloading(dl);
+    }
     try {
       await this.h.storage.beforeDurable?.(`object ${sha}`, () => this.h.storage.tearObject(data, size));
       await this.h.storage.objects.putExpected(sha, data);
       this.h.storage.onDurable?.(`object ${sha}`);
     } catch (err) {
+      if (dl && size !== undefined) {
+        dl.totalSize -= size;
+        await this.writeDownloading(dl);
+      }
       if (err instanceof InvalidInputError) return { status: 422, error: `Object has bad checksum: ${err.message}` };
       throw err;
+    }
+    if (dl && dl.missing.delete(sha)) {
+      const got = (await this.h.storage.objects.size(sha)) ?? 0;
+      if (size === undefined) dl.totalSize += got;
+      dl.downloaded += got;
+      if (dl.missing.size) await this.writeDownloading(dl);
     }
     if (this.waiting && (await this.missing(this.waiting)).length === 0) {
       const rev = this.waiting;
       this.waiting = undefined;
+      this.download = undefined;
       void this.proceed(rev).catch((err) => this.h.log.error('update', `${rev}: ${(err as Error).message}`));
     }
     return { status: 200 };
@@ -137,6 +158,10 @@ export class Updater {
   private async fits(size: number): Promise<boolean> {
     const fs = await statfs(this.h.storage.root);
     return size <= fs.bavail * fs.bsize - (fs.blocks * fs.bsize * GC_RESERVED_PERCENT) / 100;
+  }
+
+  private async writeDownloading(dl: Download): Promise<void> {
+    await this.h.storage.writeProgress(dl.rev, progress.downloading(dl.retries, this.h.maxRetries, dl));
   }
 
   private async stateOf(rev: string): Promise<State> {
@@ -166,7 +191,8 @@ export class Updater {
     const missing = await this.missing(rev);
     if (missing.length) {
       this.h.log.info('update', `${rev}: waiting for ${missing.length} objects`);
-      await storage.writeProgress(rev, progress.downloading(retries, this.h.maxRetries));
+      this.download = { rev, retries, missing: new Set(missing), totalSize: 0, downloaded: 0, startTime: Math.floor(Date.now() / 1000) };
+      await this.writeDownloading(this.download);
       this.waiting = rev;
       return { status: 200 };
     }

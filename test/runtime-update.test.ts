@@ -150,23 +150,41 @@ test('refusals: bad state and bad signature → 422 WONTGO; wrong object bytes �
   assert.equal((await progressOf(s.ctrlPath, 'locals/forged'))['status-msg'], 'Signature validation failed');
   assert.equal((await ctrl(s.ctrlPath, 'GET', '/steps/locals/forged')).status, 404, 'refused state deleted');
 
-  // New app image: its objects are not on the device yet.
-  const repo4 = await buildRevision(join(s.dir, 'r4'), [sys('v1'), app('v4')]);
+  // New app image and a new container: their objects are not on the device yet.
+  const repo4 = await buildRevision(join(s.dir, 'r4'), [sys('v1'), app('v4'), { name: 'extra', group: 'app', init: 'echo extra\n' + loop }]);
   const st4 = stateOf(repo4);
   assert.equal((await ctrl(s.ctrlPath, 'PUT', '/steps/locals/r4', readFileSync(join(repo4, '.pvr/json'), 'utf8'))).status, 200);
+  const t0 = Math.floor(Date.now() / 1000);
   await ctrl(s.ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/r4' });
-  assert.deepEqual(await progressOf(s.ctrlPath, 'locals/r4'), { status: 'DOWNLOADING', 'status-msg': 'Downloading update artifacts, retry 0 of 10', progress: 25, retries: 1 });
+  // While DOWNLOADING the progress carries Pantavisor's downloads.total object (reference §8).
+  const downloading = async (size: number, downloaded: number) => {
+    const p = await progressOf(s.ctrlPath, 'locals/r4');
+    const total = p.downloads?.total;
+    assert.ok(total && total.start_time >= t0 && total.start_time <= total.current_time && total.current_time <= Date.now() / 1000 + 1, JSON.stringify(p));
+    assert.deepEqual(p, {
+      status: 'DOWNLOADING',
+      'status-msg': 'Downloading update artifacts, retry 0 of 10',
+      progress: 25,
+      retries: 1,
+      downloads: { total: { object_name: 'total', object_id: 'none', total_size: size, total_downloaded: downloaded, start_time: total.start_time, current_time: total.current_time } },
+    });
+  };
+  await downloading(0, 0);
   const sha = st4['app/root.squashfs'] as string;
   const wrong = await ctrl(s.ctrlPath, 'PUT', `/objects/${sha}`, 'not the squashfs');
   assert.equal(wrong.status, 422);
   assert.equal(existsSync(s.st.objects.path(sha)), false, 'wrong bytes never stored');
   await new Promise((r) => setTimeout(r, 300));
-  assert.equal((await progressOf(s.ctrlPath, 'locals/r4')).status, 'DOWNLOADING', 'still waiting');
-  for (const key of ['app/root.squashfs', 'app/lxc.container.conf', 'sys/root.squashfs', 'sys/lxc.container.conf']) {
-    const h = st4[key] as string;
+  await downloading(0, 0);
+  const extra = st4['extra/root.squashfs'] as string;
+  const extraBytes = readFileSync(join(repo4, '.pvr/objects', extra));
+  assert.equal((await ctrl(s.ctrlPath, 'PUT', `/objects/${extra}`, extraBytes)).status, 200);
+  await downloading(extraBytes.length, extraBytes.length);
+  for (const h of objectRefs(st4).keys()) {
     if (!(await s.st.objects.has(h))) assert.equal((await ctrl(s.ctrlPath, 'PUT', `/objects/${h}`, readFileSync(join(repo4, '.pvr/objects', h)))).status, 200);
   }
   await until('UPDATED after the objects arrived', async () => ((await progressOf(s.ctrlPath, 'locals/r4')).status === 'UPDATED' ? true : undefined));
+  assert.equal((await progressOf(s.ctrlPath, 'locals/r4')).downloads, undefined, 'downloads only while DOWNLOADING');
   await ctrl(s.ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
   assert.equal(await rt.exit, 0);
 });
