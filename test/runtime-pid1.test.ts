@@ -1,8 +1,8 @@
 // The runtime as PID 1 of a PID namespace: runtime/pv-init reaps orphans (node alone cannot), mounts what is
 // missing, forwards SIGTERM to a clean shutdown.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { repoRoot } from './helpers/cli.ts';
@@ -84,4 +84,16 @@ test('control: node itself as PID 1 leaves the same orphans as zombies (why pv-i
   assert.ok(zombiesIn(b.ns).length >= 3, `expected zombies under node as PID 1, found ${zombiesIn(b.ns).length}`);
   process.kill(b.init, 'SIGTERM');
   assert.equal(await b.exit, 0, b.stderr());
+});
+
+test('pv-init runs the command PV_RUNTIME names instead of this checkout\'s node, and restarts it on exit 3', async (t) => {
+  const dir = await tempDir(t);
+  // A stand-in runtime: records its arguments, asks for one reboot (exit 3), then powers off (exit 0).
+  const fake = join(dir, 'fake-runtime.sh');
+  writeFileSync(fake, `echo "$*" >> ${join(dir, 'calls')}\n[ -e ${join(dir, 'booted')} ] && exit 0\ntouch ${join(dir, 'booted')}\nexit 3\n`);
+  const out = spawnSync(join(repoRoot, 'runtime/pv-init'), ['--storage', join(dir, 'storage')], { env: { ...process.env, PV_RUNTIME: `sh ${fake} --extra` }, encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  const args = `--extra run --storage ${join(dir, 'storage')}`;
+  assert.deepEqual(readFileSync(join(dir, 'calls'), 'utf8').split('\n'), [args, args, '']);
+  assert.match(out.stderr, /pv-init: runtime asked for a reboot; starting it again/);
 });
