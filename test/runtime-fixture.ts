@@ -222,8 +222,9 @@ async function progressStatus(ctrlPath: string, rev: string): Promise<string | u
 /**
  * Kill the runtime with SIGKILL right after (or, torn, in the middle of) durable step k of an update, for
  * every k (or those `pick` selects), boot again until stable, and check: a complete revision runs (the last
- * DONE, or the update when the kill came after its commit), its objects hash right, the torn temp file was
- * not published, and a later update succeeds. Throws nothing: failures are returned, one line per point.
+ * DONE, or the update when the kill came after its commit), its objects hash right and every key of its
+ * state is in its trail (a torn temp file, left behind, is never used), and a later update succeeds.
+ * Throws nothing: failures are returned, one line per point.
  */
 export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', options: CampaignOptions = {}): Promise<CampaignResult> {
   const r0 = await buildRevision(join(dir, 'r0'), [sysC('v1'), appC('v1')]);
