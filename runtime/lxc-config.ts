@@ -4,6 +4,7 @@
  * `unknown`, so a caller can report both instead of silently dropping them.
  */
 import { InvalidInputError } from '../src/errors.ts';
+import { splitShellWords } from '../src/util/shell-words.ts';
 
 export interface MountEntry {
   source: string;
@@ -42,33 +43,8 @@ const ignoredPrefixes = ['lxc.tty.', 'lxc.pty.', 'lxc.cgroup.', 'lxc.cgroup2.', 
 
 /** Split a command line as LXC does for `lxc.init.cmd`: whitespace separates, quotes group, backslash escapes. */
 export function splitCommand(line: string, file?: string): string[] {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quote) {
-      if (ch === quote) quote = null;
-      else if (ch === '\\' && quote === '"' && i + 1 < line.length && '"\\$`'.includes(line[i + 1])) cur += line[++i];
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      inWord = true;
-    } else if (ch === '\\' && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
-  }
-  if (quote) throw new InvalidInputError('lxc-config', `unterminated ${quote} quote in lxc.init.cmd; close the quote`, { file });
-  if (inWord) words.push(cur);
+  const { words, unterminated } = splitShellWords(line);
+  if (unterminated) throw new InvalidInputError('lxc-config', `unterminated ${unterminated} quote in lxc.init.cmd; close the quote`, { file });
   return words;
 }
 

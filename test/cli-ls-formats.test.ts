@@ -8,20 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { repoRoot, runCli } from './helpers/cli.ts';
 import { needTool, privileged, sh, tempDir } from './helpers/env.ts';
+import type { Listed } from '../src/fs/listing.ts';
 
-interface Listed {
-  path: string;
-  type: string;
-  mode: string;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  nlink: number;
-  sha256?: string;
-  target?: string;
-  rdev?: string;
-}
 
 async function sampleTree(dir: string, devices: boolean): Promise<string> {
   const tree = join(dir, 'tree');

@@ -8,23 +8,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
 import { needTool, sh, tempDir } from './helpers/env.ts';
+import type { Listed } from '../src/fs/listing.ts';
 
 const skip = needTool('mke2fs') || needTool('debugfs') || needTool('setfattr');
 
-interface Listed {
-  path: string;
-  type: string;
-  mode: string;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
-  mtime: number;
-  sha256?: string;
-  target?: string;
-  rdev?: string;
-  xattrs?: Record<string, string>;
-}
 
 const TYPE_BITS: Record<number, string> = { 0o01: 'fifo', 0o02: 'chr', 0o04: 'dir', 0o06: 'blk', 0o10: 'file', 0o12: 'symlink', 0o14: 'sock' };
 

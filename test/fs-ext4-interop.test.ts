@@ -11,23 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
 import { needTool, privileged, sh } from './helpers/env.ts';
 import { openImageFile } from '../src/fs/open-image.ts';
+import type { Listed } from '../src/fs/listing.ts';
 
 const skip = privileged('mknod, chown and loop mounts of ext2/3/4 images') || needTool('mke2fs') || needTool('getfattr');
 
-interface Listed {
-  path: string;
-  type: string;
-  mode: string;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
-  mtime: number;
-  sha256?: string;
-  target?: string;
-  rdev?: string;
-  xattrs?: Record<string, string>;
-}
 
 async function fileHash(path: string): Promise<string> {
   const h = createHash('sha256');

@@ -10,21 +10,11 @@ import { needTool, sh, tempDir } from './helpers/env.ts';
 import { PvError } from '../src/errors.ts';
 import { openVfat } from '../src/fs/vfat/reader.ts';
 import { BufferSource } from '../src/fs/source.ts';
+import type { Listed } from '../src/fs/listing.ts';
 
 const skip = needTool('mkfs.vfat') || needTool('mcopy');
 const UTC = { TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
 
-interface Listed {
-  path: string;
-  type: string;
-  mode: string;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
-  mtime: number;
-  sha256?: string;
-}
 
 async function buildTree(dir: string): Promise<void> {
   await mkdir(join(dir, 'boot/overlays'), { recursive: true });

@@ -1,35 +1,10 @@
 import type { PlanContainer, PlanRemoval, PlanReview } from './plan.ts';
+import { splitShellWords } from '../util/shell-words.ts';
 import { isUnder, parentOf, type TreeIndex } from './tree-index.ts';
 
 /** Split a shell or unit command line into words (quotes and backslashes honoured, no expansion). */
 export function splitWords(line: string): string[] {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quote) {
-      if (ch === quote) quote = null;
-      else if (ch === '\\' && quote === '"' && i + 1 < line.length) cur += line[++i];
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      inWord = true;
-    } else if (ch === '\\' && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(cur);
-  return words;
+  return splitShellWords(line).words;
 }
 
 /** Where an app's executable lives: "/opt/<name>/…" or "/usr/local/(s)bin/<name>". */

@@ -3,25 +3,11 @@ import { UsageError } from '../../errors.ts';
 import type { Entry, FileTree } from '../../fs/file-tree.ts';
 import { parseCommandArgs, positionals } from '../args.ts';
 import { print, printJson } from '../output.ts';
+import type { Listed } from '../../fs/listing.ts';
 
 export const summary = 'list every entry of a filesystem image (ext2/3/4, squashfs, vfat, tar, partitioned disk) with metadata and hashes';
 export const usage = 'pvmigrate ls <image> [--partition N] [--json]';
 
-/** The JSON shape of one entry; the same for every image kind so listings can be compared. */
-interface Listed {
-  path: string;
-  type: string;
-  mode: string;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
-  mtime: number;
-  sha256?: string;
-  target?: string;
-  rdev?: string;
-  xattrs?: Record<string, string>;
-}
 
 async function sha256(tree: FileTree, entry: Entry): Promise<string> {
   const h = createHash('sha256');
