@@ -1,12 +1,11 @@
 // Runtime figures: time from `pvmigrate run` start to all 5 containers STARTED (namespace driver when root,
 // target ≤ 1 s), time to stop them all, and the runtime's peak RSS (VmHWM of the node process).
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/cli.ts';
 import { sh } from '../test/helpers/env.ts';
-import { Storage } from '../runtime/storage.ts';
 import { buildRevision, crashCampaign, ctrl, soakCycles, startRuntime, waitFor } from '../test/runtime-fixture.ts';
 
 const idle = 'trap "exit 0" TERM\nwhile :; do sleep 0.1; done\n';

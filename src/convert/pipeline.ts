@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { TrustOptions } from '../../importers/types.ts';
@@ -19,6 +19,7 @@ import { openInput } from './inputs.ts';
 import type { OpenedSource } from './open-source.ts';
 import { signRevision, type SignRequest } from './sign.ts';
 import { silentProgress, type Progress } from './progress.ts';
+import { readJsonFile } from '../util/json-file.ts';
 
 export interface ConvertOptions {
   trust: TrustOptions;
@@ -125,19 +126,7 @@ export async function planFor(src: OpenedSource, options: { initrd?: string }): 
 const MAX_PLAN_BYTES = 16 * 1024 * 1024;
 
 export async function readPlan(file: string): Promise<Plan> {
-  let text: string;
-  try {
-    if ((await stat(file)).size > MAX_PLAN_BYTES) throw new InvalidInputError('bad-plan', `larger than ${MAX_PLAN_BYTES} bytes: not a plan`, { file });
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw fromSystemError(err, file);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new InvalidInputError('bad-plan', `not JSON: ${(err as Error).message}; fix the plan or write a fresh one with --write-plan`, { file });
-  }
+  const doc = await readJsonFile(file, { code: 'bad-plan', what: 'a plan', maxBytes: MAX_PLAN_BYTES, hint: 'fix the plan or write a fresh one with --write-plan' });
   return validatePlan(doc, file);
 }
 

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { InvalidInputError, fromSystemError } from '../errors.ts';
+import { InvalidInputError } from '../errors.ts';
+import { readJsonFile } from '../util/json-file.ts';
 import type { Group, RestartPolicy } from '../split/plan.ts';
 
 export const ANSWERS_SPEC = 'pvmigrate-wizard-answers@1';
@@ -52,18 +52,7 @@ const EDIT_FIELDS: Record<PlanEdit['op'], string[]> = {
 export type PartialAnswers = Partial<Answers>;
 
 export async function readAnswers(file: string): Promise<PartialAnswers> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw fromSystemError(err, file);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new InvalidInputError('bad-answers', `not JSON: ${(err as Error).message}`, { file });
-  }
+  const doc = await readJsonFile(file, { code: 'bad-answers', what: 'recorded answers', maxBytes: 1024 * 1024, hint: 'record a fresh session with pvmigrate wizard' });
   return checkAnswers(doc, file);
 }
 

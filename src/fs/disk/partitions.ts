@@ -24,7 +24,6 @@ export type TableKind = 'mbr' | 'gpt';
 
 const SECTOR = 512;
 const MBR_EXTENDED = new Set([0x05, 0x0f, 0x85]);
-const MBR_PROTECTIVE = 0xee;
 const MAX_LOGICAL = 256;
 const MAX_GPT_ENTRIES_BYTES = 1 << 20;
 

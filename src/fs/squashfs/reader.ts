@@ -7,7 +7,6 @@ import {
   COMPRESSORS,
   DATA_UNCOMPRESSED,
   decodeDev,
-  Flag,
   INVALID_TABLE,
   InodeType,
   METADATA_SIZE,
@@ -18,7 +17,6 @@ import {
   SUPERBLOCK_SIZE,
   XATTR_PREFIXES,
   XATTR_VALUE_OOL,
-  type Superblock,
 } from './format.ts';
 import { CorruptImage, MetadataReader } from './metadata.ts';
 
