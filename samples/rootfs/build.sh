@@ -24,6 +24,8 @@ root=$out/rootfs
 rm -rf "$root"
 cp -a "$here/skel" "$root"
 cd "$root"
+# Directories made here, not kept in skel/: git does not keep an empty directory.
+mkdir -p opt/sensor/etc usr/share/mender/modules/v3
 mkdir -p bin sbin usr/bin usr/sbin usr/lib/swupdate dev proc sys tmp run root var/lib/mender var/lib/rauc \
   boot/dtbs lib/modules/6.1.0-sample/kernel/drivers/net lib/firmware/brcm usr/share/sample www/swupdate
 chmod 1777 tmp
@@ -61,7 +63,6 @@ if [ -n "${KERNEL_DEB:-}" ]; then
 fi
 
 # The app: its config carries the release, so releases differ by one line.
-mkdir -p opt/sensor/etc  # an empty directory of skel/ that git does not keep
 printf 'release=%s\ninterval=5\n' "$version" > opt/sensor/etc/sensor.conf
 chmod 0755 opt/sensor/bin/sensord etc/init.d/S90sensor etc/init.d/rcS
 chown -R 100:100 opt/sensor/etc
