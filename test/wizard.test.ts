@@ -112,8 +112,10 @@ describe('wizard', { skip }, () => {
     assert.equal(state['telemetry/run.json'].name, 'telemetry');
     assert.equal(state['sensor/run.json'], undefined);
 
-    const replay = await runCli(['wizard', '--answers', join(out, 'answers.json'), '-o', join(work, 'out-replay'), '--json']);
+    const replay = await runCli(['wizard', '--answers', join(out, 'answers.json'), '-o', join(work, 'out-replay'), '--report', join(work, 'replay.html'), '--json']);
     assert.equal(replay.code, 0, replay.stderr);
+    // --report writes the same report as the one kept in the output directory.
+    assert.deepEqual(JSON.parse(await readFile(join(work, 'replay.json'), 'utf8')), JSON.parse(await readFile(join(work, 'out-replay/report.json'), 'utf8')));
     assert.equal(JSON.parse(replay.stdout).revision, revision);
     assert.deepEqual(await readFile(join(work, 'out-replay/repo/.pvr/json')), await readFile(join(out, 'repo/.pvr/json')));
   });

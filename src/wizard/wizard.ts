@@ -28,6 +28,8 @@ export interface WizardOptions {
   /** Replay this recorded session without a terminal. */
   answersFile?: string;
   json: boolean;
+  /** Also write the report (and its JSON) here, as `convert --report` does. */
+  reportFile?: string;
 }
 
 export interface WizardResult {
@@ -244,6 +246,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
       const answers: Answers = { '#spec': ANSWERS_SPEC, input, trust, acceptUnverified, initrd, edits, boot, signKey, output };
       await writeFileAtomically(join(stage, 'answers.json'), JSON.stringify(answers, null, 2) + '\n');
       await writeReport(join(stage, 'report.html'), data!);
+      if (opts.reportFile) await writeReport(resolve(opts.reportFile), JSON.parse(JSON.stringify(data).replaceAll(stage, output)) as typeof data & object);
       await rename(stage, output);
       await fsyncDir(dirname(output));
       const files = { plan: join(output, 'plan.json'), answers: join(output, 'answers.json'), report: join(output, 'report.html'), reportJson: join(output, 'report.json') };

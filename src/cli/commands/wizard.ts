@@ -6,7 +6,7 @@ export const summary = 'guided migration at a terminal: pick an artifact, check 
 export const usage =
   'pvmigrate wizard [DIR] [--answers FILE] [--input FILE] [-o DIR] [--key|--keyring|--ca|--pubkey pem] [--decrypt-key pem] ' +
   '[--aes-key FILE] [--accept-unverified] [--initrd FILE|--no-initrd] [--rename C=NEW]… [--move PATH=C]… [--group C=G]… ' +
-  '[--restart-policy C=P]… [--status-goal C=GOAL]… [--keep PATH]… [--sign-key pem|--no-sign] [--boot|--no-boot] [--json]\n\n' +
+  '[--restart-policy C=P]… [--status-goal C=GOAL]… [--keep PATH]… [--sign-key pem|--no-sign] [--boot|--no-boot] [--report FILE.html] [--json]\n\n' +
   'Every answer has a flag; --answers FILE replays a session the wizard recorded (output/answers.json) without a terminal.\n' +
   'Writes DIR/repo (the pvr repo), DIR/plan.json, DIR/answers.json, DIR/report.html and DIR/report.json, all at once at the end.\n' +
   'Exit status: 0 done, 1 invalid input or failed verification, 2 usage/environment error, 130 cancelled (nothing written).';
@@ -43,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
     'no-sign': { type: 'boolean' },
     boot: { type: 'boolean' },
     'no-boot': { type: 'boolean' },
+    report: { type: 'string' },
   });
   if (positionals.length > 1) throw new UsageError(`expected at most one directory; usage: ${usage.split('\n')[0]}`);
   const { runWizard, CANCELLED_EXIT } = await import('../../wizard/wizard.ts');
@@ -63,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
     const result = await runWizard({
       dir: positionals[0] ?? '.',
       answersFile: values.answers,
+      reportFile: values.report,
       json: Boolean(values.json),
       flags: {
         ...(values.input !== undefined && { input: values.input }),
