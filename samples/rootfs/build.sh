@@ -10,7 +10,7 @@
 # Everything in the rootfs has a fixed mtime and only /opt/sensor/etc/sensor.conf depends on VERSION,
 # so two versions differ by exactly one line of the app.
 # EXTRA_MB=N adds an N-MiB incompressible blob under /usr/share/sample (benchmarks grow the image with it);
-# KERNEL_DEB=FILE takes the kernel and some modules from a Debian linux-image package.
+# KERNEL_DEB=FILE takes the kernel and some modules from a Debian linux-image package (KERNEL_ROOT=DIR: unpacked).
 set -euo pipefail
 out=$1
 version=$2
@@ -48,10 +48,15 @@ filler firmware 4096 > lib/firmware/brcm/brcmfmac43455-sdio.bin
 ln lib/firmware/brcm/brcmfmac43455-sdio.bin lib/firmware/brcm/brcmfmac43455-sdio.raspberrypi,4-model-b.bin
 
 # KERNEL_DEB=linux-image-….deb: a real Debian kernel and a subset of its modules (networking drivers) instead.
-if [ -n "${KERNEL_DEB:-}" ]; then
-  kx=$out/kernel-deb
-  rm -rf "$kx"
-  dpkg-deb -x "$KERNEL_DEB" "$kx"
+# KERNEL_ROOT=DIR: the same from an already unpacked package (dpkg -x), left as it is.
+if [ -n "${KERNEL_DEB:-}" ] || [ -n "${KERNEL_ROOT:-}" ]; then
+  if [ -n "${KERNEL_ROOT:-}" ]; then
+    kx=$KERNEL_ROOT
+  else
+    kx=$out/kernel-deb
+    rm -rf "$kx"
+    dpkg-deb -x "$KERNEL_DEB" "$kx"
+  fi
   kver=$(ls "$kx/lib/modules" | head -n 1)
   rm -f boot/vmlinuz-6.1.0-sample
   rm -rf lib/modules/6.1.0-sample
@@ -59,7 +64,7 @@ if [ -n "${KERNEL_DEB:-}" ]; then
   mkdir -p "lib/modules/$kver/kernel/drivers/net"
   cp -a "$kx/lib/modules/$kver/kernel/drivers/net/ethernet" "lib/modules/$kver/kernel/drivers/net/"
   cp "$kx/lib/modules/$kver"/modules.* "lib/modules/$kver/"
-  rm -rf "$kx"
+  [ -n "${KERNEL_ROOT:-}" ] || rm -rf "$kx"
 fi
 
 # The app: its config carries the release, so releases differ by one line.
