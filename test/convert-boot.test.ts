@@ -33,5 +33,16 @@ describe('a converted revision boots in the runtime', { skip }, () => {
     await exited;
     assert.match(output, /revision 0 up .*: os=STARTED sensor=STARTED/, output);
     assert.match(readFileSync(appLog, 'utf8'), /^sensor 1\.0 level=debug: /m);
+
+    // The same revision through `validate --boot`: every status goal reached, per container, in JSON and JUnit.
+    const v = await runCli(['validate', repo, '--boot', '--timeout', '60', '--json', '--junit', join(dir, 'junit.xml')]);
+    assert.equal(v.code, 0, v.stderr);
+    const doc = JSON.parse(v.stdout);
+    assert.equal(doc.valid, true);
+    assert.deepEqual(
+      doc.boot.containers.map((c: { name: string; status: string; reached: boolean }) => [c.name, c.status, c.reached]),
+      [['os', 'STARTED', true], ['sensor', 'STARTED', true]],
+    );
+    assert.match(readFileSync(join(dir, 'junit.xml'), 'utf8'), /<testcase [^>]*name="sensor"/);
   });
 });
