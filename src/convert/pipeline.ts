@@ -20,6 +20,7 @@ import type { OpenedSource } from './open-source.ts';
 import { signRevision, type SignRequest } from './sign.ts';
 import { silentProgress, type Progress } from './progress.ts';
 import { readJsonFile } from '../util/json-file.ts';
+import { provideRuntimeInitrd } from './runtime-initrd.ts';
 
 export interface ConvertOptions {
   trust: TrustOptions;
@@ -117,7 +118,7 @@ export async function planFor(src: OpenedSource, options: { initrd?: string }): 
   }
   if (src.hasRootfs && !plan.bsp.initrd && !plan.bsp.fit) {
     // The image's own initrd boots the old OS, not the runtime; without one the revision does not validate.
-    plan.review.push({ item: 'bsp/pv-initrd.img', kind: 'unknown', reason: 'no runtime initrd given: convert again with --initrd FILE (or set bsp.initrd in the plan) so the revision can boot', file: null });
+    plan.review.push({ item: 'bsp/pv-initrd.img', kind: 'unknown', reason: 'no runtime initrd given: the runtime\'s own is built at conversion when the kernel is for this machine\'s architecture; else convert with --initrd FILE', file: null });
   }
   return validatePlan(plan);
 }
@@ -157,6 +158,7 @@ export async function convertInto(
     sign?: SignRequest;
   },
 ): Promise<RepoBuild> {
+  await provideRuntimeInitrd(plan, src, options.scratch);
   const split = Split.apply(plan, src.rootfs, src.boot, options.planFile);
   const extras = new Map(src.extras.map((e) => [e.name, e]));
   const payloads = new Map<string, PayloadContent>();

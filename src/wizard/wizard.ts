@@ -184,7 +184,7 @@ export async function runWizard(opts: WizardOptions): Promise<WizardResult> {
     const scratch = join(work, 'scratch');
     const src = await openInput(input, work, trustOptions, { phase: (_title, run) => run(() => undefined) });
     try {
-      const initrdAnswer = given.initrd !== undefined ? given.initrd : (await ask.text('initrd', 'Runtime initrd for bsp/pv-initrd.img (empty: none, listed for review)')).trim() || null;
+      const initrdAnswer = given.initrd !== undefined ? given.initrd : (await ask.text('initrd', 'Runtime initrd for bsp/pv-initrd.img (empty: the runtime\'s own, built for this machine)')).trim() || null;
       const initrd = initrdAnswer && resolve(initrdAnswer);
       const detected = await planFor(src, { initrd: initrd ?? undefined });
       const { plan, edits } = await settlePlan(src, detected, given.edits ?? [], ask, opts.answersFile);
