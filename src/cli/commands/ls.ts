@@ -8,6 +8,8 @@ import type { Listed } from '../../fs/listing.ts';
 export const summary = 'list every entry of a filesystem image (ext2/3/4, squashfs, vfat, tar, partitioned disk) with metadata and hashes';
 export const usage = 'pvmigrate ls <image> [--partition N] [--json]';
 
+const HASH_WINDOW = 8;
+
 
 async function sha256(tree: FileTree, entry: Entry): Promise<string> {
   const h = createHash('sha256');
@@ -56,11 +58,20 @@ export async function run(argv: string[]): Promise<number> {
   const tree = await openImageFile(file, { partition });
   try {
     const all: Listed[] = [];
-    for await (const e of tree.walk()) {
-      const l = listed(e, e.type === 'file' ? await sha256(tree, e) : undefined);
+    const emit = (l: Listed): void => {
       if (values.json) all.push(l);
       else print(human(l));
+    };
+    // Several files are hashed at once: most are small, and one at a time the listing waits on each file's
+    // first read and decompression in turn. Output keeps the walk order.
+    const pending: Promise<Listed>[] = [];
+    for await (const e of tree.walk()) {
+      const next = e.type === 'file' ? sha256(tree, e).then((h) => listed(e, h)) : Promise.resolve(listed(e, undefined));
+      next.catch(() => undefined); // awaited below, in order; this only keeps a later failure from being "unhandled" meanwhile
+      pending.push(next);
+      if (pending.length >= HASH_WINDOW) emit(await pending.shift()!);
     }
+    for (const p of pending) emit(await p);
     // The walk is already sorted depth-first by bytewise name; the JSON array is sorted by whole path.
     if (values.json) printJson(all.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path))));
     return 0;
