@@ -8,6 +8,7 @@ import { needTool, sh, tempDir } from './helpers/env.ts';
 import { PvError } from '../src/errors.ts';
 import { openExt4 } from '../src/fs/ext4/reader.ts';
 import { BufferSource } from '../src/fs/source.ts';
+import { seededRandom } from './helpers/random.ts';
 
 const skip = needTool('mke2fs') || needTool('debugfs');
 
@@ -107,14 +108,7 @@ test('random byte flips in metadata end in success or an InvalidInputError, neve
   const dir = await tempDir(t);
   const img = await smallImage(dir, ['-O', '^metadata_csum']);
   const pristine = await readFile(img);
-  // Deterministic xorshift so a failure can be replayed.
-  let seed = 0x9e3779b9;
-  const rand = (n: number) => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const rand = seededRandom(0x9e3779b9); // replayable
   // Metadata lives in the first groups' tables and the inode table: flip bytes in the first 300 KiB.
   let failures = 0;
   for (let round = 0; round < 300; round++) {

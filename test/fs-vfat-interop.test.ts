@@ -11,6 +11,7 @@ import { PvError } from '../src/errors.ts';
 import { openVfat } from '../src/fs/vfat/reader.ts';
 import { BufferSource } from '../src/fs/source.ts';
 import type { Listed } from '../src/fs/listing.ts';
+import { seededRandom } from './helpers/random.ts';
 
 const skip = needTool('mkfs.vfat') || needTool('mcopy');
 const UTC = { TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
@@ -135,13 +136,7 @@ test('random byte flips in the boot sector, FATs and root directory end in succe
   sh('mkfs.vfat', ['-F', '16', '-s', '1', img]);
   for (const name of ['boot', 'EFI', 'lower.txt', 'Mixed Case Long Name.txt']) sh('mcopy', ['-s', '-i', img, join(tree, name), '::/'], { env: UTC });
   const pristine = await readFile(img);
-  let seed = 0x2545f491;
-  const rand = (n: number) => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const rand = seededRandom(0x2545f491); // replayable
   // Boot sector, both FATs and the fixed root directory lie in the first ~240 KiB.
   let failures = 0;
   for (let round = 0; round < 200; round++) {
