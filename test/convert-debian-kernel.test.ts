@@ -20,17 +20,26 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
-test('Debian kernel release: bsp/kernel.img is the package vmlinuz, modules.squashfs holds its ethernet modules', { skip, timeout: 300_000 }, async (t) => {
+test('Debian kernel release as .mender, .raucb and .swu: bsp/kernel.img is the package vmlinuz, modules.squashfs holds its ethernet modules', { skip, timeout: 300_000 }, async (t) => {
   const kernel = debianKernel();
   const kernelRoot = dirname(dirname(kernel.vmlinuz));
   const version = kernel.modulesDir.split('/').pop()!;
   const dir = await tempDir(t);
-  sh('bash', [join(repoRoot, 'samples/rootfs/build.sh'), join(dir, 'rel'), '1.0', 'mender'], { env: { KERNEL_ROOT: kernelRoot } });
+  sh('bash', [join(repoRoot, 'samples/rootfs/build.sh'), join(dir, 'rel'), '1.0', 'mender rauc swu'], { env: { KERNEL_ROOT: kernelRoot } });
+  const ca = join(dir, 'rel/keys/ca.pem');
+  const kernels: string[] = [];
+  for (const [file, trust] of [['release.raucb', ['--keyring', ca]], ['release.swu', ['--ca', ca]]] as const) {
+    const other = join(dir, `repo-${file}`);
+    const c = await runCli(['convert', join(dir, 'rel', file), ...trust, '--initrd', join(dir, 'rel/initrd.img'), '-o', other]);
+    assert.equal(c.code, 0, c.stderr);
+    kernels.push(JSON.parse(await readFile(join(other, '.pvr/json'), 'utf8'))['bsp/kernel.img']);
+  }
   const repo = join(dir, 'repo');
   const r = await runCli(['convert', join(dir, 'rel/release.mender'), '--initrd', join(dir, 'rel/initrd.img'), '-o', repo, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const state = JSON.parse(await readFile(join(repo, '.pvr/json'), 'utf8')) as Record<string, unknown>;
   assert.equal(state['bsp/kernel.img'], sha256(kernel.vmlinuz), 'the kernel object is the package vmlinuz');
+  assert.deepEqual(kernels, [state['bsp/kernel.img'], state['bsp/kernel.img']], 'the RAUC and SWUpdate releases give the same kernel object');
 
   const modulesObject = join(repo, '.pvr/objects', state['bsp/modules.squashfs'] as string);
   const listed = sh('unsquashfs', ['-lc', '-d', '', modulesObject])
