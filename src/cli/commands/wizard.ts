@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.ts';
 import { parseCommandArgs } from '../args.ts';
 import { diagnostic, print, printJson } from '../output.ts';
+import { trustFlagOptions } from '../trust-flags.ts';
 
 export const summary = 'guided migration at a terminal: pick an artifact, check its trust, review and edit the plan, convert, report';
 export const usage =
@@ -24,12 +25,13 @@ export async function run(argv: string[]): Promise<number> {
     answers: { type: 'string' },
     input: { type: 'string' },
     output: { type: 'string', short: 'o' },
-    key: { type: 'string' },
-    keyring: { type: 'string' },
-    'decrypt-key': { type: 'string' },
-    ca: { type: 'string' },
-    pubkey: { type: 'string' },
-    'aes-key': { type: 'string' },
+    // The trust material the wizard records, with the same flags as inspect and convert.
+    key: trustFlagOptions.key,
+    keyring: trustFlagOptions.keyring,
+    'decrypt-key': trustFlagOptions['decrypt-key'],
+    ca: trustFlagOptions.ca,
+    pubkey: trustFlagOptions.pubkey,
+    'aes-key': trustFlagOptions['aes-key'],
     'accept-unverified': { type: 'boolean' },
     initrd: { type: 'string' },
     'no-initrd': { type: 'boolean' },
