@@ -109,6 +109,7 @@ test('cpio: offsets past 4 GiB are computed exactly (members up to 4 GiB)', asyn
   const src: RandomAccessSource = {
     name: 'synthetic',
     size,
+    location: () => undefined,
     async read(pos, len) {
       const out = Buffer.alloc(len);
       for (const [at, part] of [[0, first], [trailerAt, trailer]] as const) {

@@ -38,7 +38,29 @@ export interface FileTree {
   walk(): AsyncIterable<Entry>;
   /** The content of a regular file; the stream errors on corrupt data rather than yielding short content. */
   open(entry: Entry): Readable;
+  /**
+   * sha256 (hex) of a regular file's content, for trees that can hash on other threads faster than a
+   * caller hashing open()'s stream; callers fall back to that stream when a tree has no digest.
+   */
+  digest?(entry: Entry): Promise<string>;
   close(): Promise<void>;
+}
+
+/** `tree`, whose close() then also runs `after` (closing the file it reads, removing its temp copy). */
+export function closingAlso(tree: FileTree, after: () => Promise<void>): FileTree {
+  const out: FileTree = {
+    walk: () => tree.walk(),
+    open: (e) => tree.open(e),
+    close: async () => {
+      try {
+        await tree.close();
+      } finally {
+        await after();
+      }
+    },
+  };
+  if (tree.digest) out.digest = (e) => tree.digest!(e);
+  return out;
 }
 
 /** Bytewise comparison of names, the order every walk uses. */

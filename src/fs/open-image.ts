@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidInputError, UsageError } from '../errors.ts';
 import { detectPartitionTable, listPartitions, openPartition } from './disk/partitions.ts';
 import { isExt4 } from './ext4/superblock.ts';
-import type { FileTree } from './file-tree.ts';
+import { closingAlso, type FileTree } from './file-tree.ts';
 import { BufferSource, FileSource, type RandomAccessSource } from './source.ts';
 import { openTempCopy } from './temp-image.ts';
 
@@ -176,15 +176,5 @@ export async function openImageFile(path: string, options: { partition?: number 
     await src.close();
     throw err;
   }
-  return {
-    walk: () => tree.walk(),
-    open: (entry) => tree.open(entry),
-    close: async () => {
-      try {
-        await tree.close();
-      } finally {
-        await src.close();
-      }
-    },
-  };
+  return closingAlso(tree, () => src.close());
 }

@@ -16,6 +16,8 @@ export interface RandomAccessSource {
   slice(offset: number, length: number, name?: string): RandomAccessSource;
   /** A stream of `length` bytes from `offset` (whole source by default), read in chunks. */
   stream(offset?: number, length?: number): Readable;
+  /** The plain file these bytes are in and where they start there, for work handed to other threads; none for memory. */
+  location(): { path: string; offset: number } | undefined;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,7 @@ abstract class BaseSource implements RandomAccessSource {
   abstract readonly name: string;
   abstract readonly size: number;
   abstract read(position: number, length: number): Promise<Buffer>;
+  abstract location(): { path: string; offset: number } | undefined;
   abstract close(): Promise<void>;
 
   slice(offset: number, length: number, name?: string): RandomAccessSource {
@@ -97,6 +100,10 @@ export class FileSource extends BaseSource {
     return buf;
   }
 
+  location(): { path: string; offset: number } {
+    return { path: this.name, offset: 0 };
+  }
+
   async close(): Promise<void> {
     await this.handle.close();
   }
@@ -120,6 +127,11 @@ export class SliceSource extends BaseSource {
     return this.parent.read(this.offset + position, length);
   }
 
+  location(): { path: string; offset: number } | undefined {
+    const at = this.parent.location();
+    return at && { path: at.path, offset: at.offset + this.offset };
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -136,6 +148,9 @@ export class BufferSource extends BaseSource {
       throw new InvalidInputError('truncated', `unexpected end of data: needed ${length} bytes at offset ${position}, have ${this.buf.length}`, { file: this.name });
     }
     return this.buf.subarray(position, position + length);
+  }
+  location(): undefined {
+    return undefined;
   }
   async close(): Promise<void> {}
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PvError, fromSystemError } from '../errors.ts';
-import type { FileTree } from './file-tree.ts';
+import { closingAlso, type FileTree } from './file-tree.ts';
 import { FileSource, type RandomAccessSource } from './source.ts';
 
 export interface TempCopyOptions {
@@ -39,18 +39,13 @@ export async function openTempCopy(stream: () => Readable, name: string, options
       await file.close();
       throw err;
     });
-    return {
-      walk: () => tree.walk(),
-      open: (e) => tree.open(e),
-      close: async () => {
-        try {
-          await tree.close();
-        } finally {
-          await file.close();
-          await remove();
-        }
-      },
-    };
+    return closingAlso(tree, async () => {
+      try {
+        await file.close();
+      } finally {
+        await remove();
+      }
+    });
   } catch (err) {
     await remove();
     throw err;

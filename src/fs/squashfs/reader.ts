@@ -19,6 +19,8 @@ import {
   XATTR_VALUE_OOL,
 } from './format.ts';
 import { CorruptImage, MetadataReader } from './metadata.ts';
+import { DigestPool, type DigestJob } from './digest-pool.ts';
+import { sha256Of } from '../../crypto/sha256-stream.ts';
 
 export interface SquashfsOptions {
   /** Data blocks decompressed ahead of the consumer per open file (default 4). */
@@ -51,6 +53,8 @@ interface Inode {
 
 const TYPE_NAMES: Record<number, EntryType> = { 1: 'dir', 2: 'file', 3: 'symlink', 4: 'blk', 5: 'chr', 6: 'fifo', 7: 'sock' };
 const MAX_NAME = 256;
+/** Data (everything before the inode table) below which starting hash workers costs more than it saves. */
+const POOL_MIN_DATA = 8 << 20;
 
 /** The `squashfs` FileTree: reads an image through random access, never mounting or extracting it. */
 export async function openSquashfs(src: RandomAccessSource, options: SquashfsOptions = {}): Promise<FileTree> {
@@ -427,13 +431,33 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
     });
   }
 
+  // Hashing on worker threads pays off for zlib images of some size read from a file (see digest-pool.ts).
+  const at = src.location();
+  const pooled = at && comp === 'zlib' && sb.inodeTable >= POOL_MIN_DATA ? at : undefined;
+  let pool: DigestPool | undefined;
+  async function digest(entry: Entry): Promise<string> {
+    const layout = entry.type === 'file' ? layouts.get(entry.inode) : undefined;
+    if (!pooled || !layout) return (await sha256Of(openFile(entry))).sha256;
+    const job: DigestJob = { path: pooled.path, base: pooled.offset, end: pooled.offset + end, blockSize: sb.blockSize, size: layout.size, start: pooled.offset + layout.start, words: layout.blocks };
+    if (layout.fragment !== NO_FRAGMENT && layout.size > layout.blocks.length * sb.blockSize) {
+      const index = layout.fragment;
+      if (index >= sb.fragCount || (index + 1) * 16 > fragments.length) throw fail(`fragment ${index} beyond the fragment table`);
+      job.fragment = { pos: pooled.offset + Number(fragments.readBigUInt64LE(index * 16)), word: fragments.readUInt32LE(index * 16 + 8), offset: layout.fragOffset };
+    }
+    pool ??= new DigestPool();
+    return guard(pool.digest(job));
+  }
+
   return {
     async *walk() {
       yield await guard(toEntry('/', rootInode));
       yield* walkDir('/', rootInode, new Set([rootInode.number]), { dirs: sb.inodeCount });
     },
     open: openFile,
-    // The caller opened the source and closes it.
-    close: async () => {},
+    digest,
+    // The caller opened the source and closes it; the pool is ours.
+    close: async () => {
+      await pool?.close();
+    },
   };
 }
