@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { access, mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../bin/pvmigrate.js', import.meta.url));
@@ -65,4 +66,32 @@ export async function writeRootfsLikeImage(path: string, mib: number, seed: stri
   } finally {
     await h.close();
   }
+}
+
+/** Host directories that together make a mixed ~200 MB tree (binaries, libraries, scripts, text). */
+const HOST_SOURCES = ['/usr/lib/gcc', '/usr/lib/python3.11', '/usr/lib/python3', '/usr/share/perl', '/usr/share/doc', '/usr/bin'];
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.toString();
+}
+
+/**
+ * A copy of real host files in `tree` (made here), of about `targetBytes`: what a root filesystem holds, so
+ * compressors and decoders work as hard as on a device's rootfs. Returns its size in bytes and its file count.
+ */
+export async function copyHostTree(tree: string, targetBytes: number): Promise<{ bytes: number; files: number; sources: string }> {
+  await mkdir(tree);
+  let bytes = 0;
+  const used: string[] = [];
+  for (const s of HOST_SOURCES) {
+    if (bytes >= targetBytes) break;
+    if (!(await access(s).then(() => true, () => false))) continue;
+    run('cp', ['-a', s, join(tree, s.replaceAll('/', '_'))]);
+    used.push(s);
+    bytes = Number(run('du', ['-sb', tree]).split('\t')[0]);
+  }
+  const files = run('find', [tree, '-type', 'f']).split('\n').length - 1;
+  return { bytes, files, sources: used.join(', ') };
 }

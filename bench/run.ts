@@ -1,4 +1,5 @@
 // Runs every bench/*.bench.ts in name order (or those named on the command line) and prints their figures.
+// `npm run bench` builds the bundle first, so CLI figures are those of the prebuilt CLI users run.
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
