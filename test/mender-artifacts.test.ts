@@ -124,6 +124,7 @@ const cases: Case[] = [
   { name: 'module-single-file', args: ['module-image', '-T', 'single-file', '-f', 'dest_dir', '-f', 'filename', '-f', 'permissions', '-f', 'app.conf', '-n', 'sf-1', '-t', 'dev1'] },
   { name: 'module-docker', args: ['module-image', '-T', 'docker', '-m', 'docker.json', '-n', 'dock-1', '-t', 'dev1'] },
   { name: 'module-deb', args: ['module-image', '-T', 'deb', '-f', 'tool.deb', '-n', 'deb-1', '-t', 'dev1', '-p', 'pkg:tool', '-d', 'arch:arm64'] },
+  { name: 'module-rpm', args: ['module-image', '-T', 'rpm', '-f', 'tool.rpm', '-n', 'rpm-1', '-t', 'dev1', '-p', 'rpm:tool'] },
   { name: 'module-script', args: ['module-image', '-T', 'script', '-f', 'run.sh', '-n', 'scr-1', '-t', 'dev1', '-m', 'meta.json', '--compression', 'none'] },
   { name: 'module-many-lzma', args: ['module-image', '-T', 'custom-thing', '-f', 'app.conf', '-f', 'run.sh', '-f', 'rootfs.ext4', '-n', 'many-1', '-t', 'a', '-t', 'b', '--compression', 'lzma'] },
   { name: 'bootstrap', args: ['bootstrap-artifact', '-n', 'boot-1', '-t', 'dev1', '-p', 'rootfs-image.version:boot-1'] },
@@ -151,6 +152,8 @@ before(async () => {
   await writeFile(join(work, 'app.conf'), 'setting=1\n');
   await writeFile(join(work, 'run.sh'), '#!/bin/sh\necho hi\n');
   await writeFile(join(work, 'tool.deb'), '!<arch>\ndebian-binary\n');
+  // An RPM lead (magic, version 3.0, binary) is all the update module and both readers look at here.
+  await writeFile(join(work, 'tool.rpm'), Buffer.concat([Buffer.from([0xed, 0xab, 0xee, 0xdb, 3, 0, 0, 0]), Buffer.alloc(88)]));
   await writeFile(join(work, 'docker.json'), JSON.stringify({ containers: ['alpine:3.19', 'nginx:1.25'] }));
   await writeFile(join(work, 'meta.json'), JSON.stringify({ answer: 42, list: ['a', 'b'], nested: { x: 'y' } }));
   await writeFile(join(work, 'ArtifactInstall_Enter_01_check'), '#!/bin/sh\nexit 0\n');
