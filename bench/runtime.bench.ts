@@ -51,18 +51,18 @@ export async function bench(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
   await soak();
-  await soak(200, 0, 0);
   await campaign();
 }
 
 /**
- * 200 update cycles in one storage (see soakCycles); throws when open fds or RSS grow within one runtime
- * process or GC keeps other trails or objects than it should.
+ * 600 update cycles in one storage (see soakCycles): 200 mixed ones (a reboot update every 10th, a failing
+ * revision every 25th), then 400 in-place ones served by one runtime process, whose RSS trend is judged.
+ * Throws when open fds or RSS grow within a runtime process or GC keeps other trails or objects than it should.
  */
-async function soak(cycles = 200, rebootEvery = 10, failEvery = 25): Promise<void> {
+async function soak(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pvmigrate-bench-soak-'));
   try {
-    const r = await soakCycles(dir, { cycles, rebootEvery, failEvery });
+    const r = await soakCycles(dir, { cycles: 600, rebootEvery: 10, failEvery: 25, inPlaceFrom: 200 });
     console.log(r.summary);
     if (r.failures.length) throw new Error(`soak: ${r.failures.join('; ')}`);
   } finally {

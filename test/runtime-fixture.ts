@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { parseJson } from '../src/revision/canonical-json.ts';
 import { initRepo } from '../src/revision/pvr-repo.ts';
 import { objectRefs, type State } from '../src/revision/state.ts';
+import { RUNTIME_ENV, RUNTIME_NODE_ARGS } from '../runtime/node-settings.ts';
 import { Storage } from '../runtime/storage.ts';
 import { repoRoot } from './helpers/cli.ts';
 import { sh } from './helpers/env.ts';
@@ -130,9 +131,10 @@ export interface Booted {
 }
 
 export function startRuntime(storage: string, ctrlPath: string, driver: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Booted {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin/pvmigrate.js'), 'run', '--storage', storage, '--ctrl', ctrlPath, '--driver', driver, '--secureboot', 'disabled', ...extra], {
+  // Started as runtime/pv-init starts it (runtime/node-settings.ts).
+  const child = spawn(process.execPath, [...RUNTIME_NODE_ARGS, join(repoRoot, 'bin/pvmigrate.js'), 'run', '--storage', storage, '--ctrl', ctrlPath, '--driver', driver, '--secureboot', 'disabled', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...RUNTIME_ENV, ...env },
   });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
@@ -335,25 +337,98 @@ export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', op
 
 // ------------------------------------------------------------------------------------------ soak
 
+/** One runtime process's open fds and RSS at the start of one soak cycle. */
+export interface SoakSample {
+  cycle: number;
+  pid: number;
+  fds: number;
+  rssMiB: number;
+}
+
 export interface SoakResult {
   summary: string;
   /** Empty when fds and RSS stayed flat within each runtime process and GC kept exactly what it should. */
   failures: string[];
+  samples: SoakSample[];
 }
 
-/** Growth allowed between a process's first sample (after warm-up) and its last: fds, and RSS in MiB. */
-const FD_SLACK = 2;
-const RSS_SLACK_MIB = 24;
+/** Cycles a process serves before its fds are taken as the baseline (boot-time opens settle). */
 const WARM_UP = 3;
+/** Open fds a process may gain between its baseline and its last cycle. */
+const FD_SLACK = 2;
+/** RSS trend allowed within one process, in MiB per 100 cycles (a leak of 100 KiB per cycle is ~10). */
+const RSS_TREND_MIB = 8;
+/** Cycles a process must serve for its RSS trend to be judged (shorter spans are noise). */
+const TREND_MIN_CYCLES = 60;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+export interface ProcessTrend {
+  pid: number;
+  cycles: number;
+  fds: { first: number; last: number };
+  /** RSS at the baseline, at the end, and the medians of the second and last quarters of its cycles. */
+  rss: { first: number; last: number; q2: number; q4: number; perHundred: number } | undefined;
+}
+
+/**
+ * Flatness of a soak's samples, per runtime process: fds at its last cycle within FD_SLACK of its
+ * baseline (its WARM_UP-th cycle; processes that served fewer than 8 cycles are not judged), and, for
+ * processes that served TREND_MIN_CYCLES or more, the RSS trend: median of the last quarter of its cycles
+ * against the median of the second quarter, scaled to 100 cycles, within RSS_TREND_MIB. Medians of
+ * quarters, not two single samples, so a one-off step (a young-generation resize, a GC that ran just
+ * before one sample) is not taken for a leak, and a steady leak is, however it is spread.
+ */
+export function judgeFlat(samples: SoakSample[]): { failures: string[]; trends: ProcessTrend[] } {
+  const byPid = new Map<number, SoakSample[]>();
+  for (const s of samples) {
+    if (!byPid.has(s.pid)) byPid.set(s.pid, []);
+    byPid.get(s.pid)!.push(s);
+  }
+  const failures: string[] = [];
+  const trends: ProcessTrend[] = [];
+  for (const [pid, all] of byPid) {
+    if (all.length < 8) continue;
+    const run = all.slice(WARM_UP - 1);
+    const fds = { first: run[0]!.fds, last: run[run.length - 1]!.fds };
+    if (fds.last > fds.first + FD_SLACK) failures.push(`runtime ${pid}: open fds grew ${fds.first} → ${fds.last} over ${run.length} cycles`);
+    let rss: ProcessTrend['rss'];
+    if (run.length >= TREND_MIN_CYCLES) {
+      const q = Math.floor(run.length / 4);
+      const q2 = median(run.slice(q, 2 * q).map((s) => s.rssMiB));
+      const q4 = median(run.slice(run.length - q).map((s) => s.rssMiB));
+      const perHundred = ((q4 - q2) / (run.length - 2 * q)) * 100; // the quarters' centres are n - 2q cycles apart
+      rss = { first: run[0]!.rssMiB, last: run[run.length - 1]!.rssMiB, q2, q4, perHundred };
+      if (perHundred > RSS_TREND_MIB) {
+        failures.push(`runtime ${pid}: RSS grows ${perHundred.toFixed(1)} MiB per 100 cycles (median ${q2.toFixed(1)} MiB in the second quarter of its ${run.length} cycles, ${q4.toFixed(1)} MiB in the last; limit ${RSS_TREND_MIB})`);
+      }
+    }
+    trends.push({ pid, cycles: run.length, fds, rss });
+  }
+  if (!trends.some((t) => t.rss)) failures.push(`no runtime process served ${TREND_MIN_CYCLES} cycles: nothing to judge the RSS trend by`);
+  return { failures, trends };
+}
+
+export interface SoakOptions {
+  cycles: number;
+  /** A reboot update (system container flip) every n-th cycle; 0: none. */
+  rebootEvery: number;
+  /** A failing revision (READY never signalled: ERROR and a rollback) every n-th cycle; 0: none. */
+  failEvery: number;
+  /** From this cycle on, in-place updates only, so one runtime process serves the rest (default: never). */
+  inPlaceFrom?: number;
+}
 
 /**
  * `cycles` update cycles in one storage (process driver): in-place app flips, a reboot (system container)
  * flip every `rebootEvery`-th cycle, a failing revision (READY never signalled) every `failEvery`-th; then
- * GC. Samples open fds and RSS of the runtime at the start of every cycle; a process that served at least
- * 8 cycles must end within FD_SLACK fds and RSS_SLACK_MIB of its sample after WARM_UP cycles. After GC the
- * storage must hold only the running and last committed trails and the objects they reference.
+ * GC. Samples open fds and RSS of the runtime at the start of every cycle and judges them with judgeFlat.
+ * After GC the storage must hold only the running and last committed trails and the objects they reference.
  */
-export async function soakCycles(dir: string, o: { cycles: number; rebootEvery: number; failEvery: number }): Promise<SoakResult> {
+export async function soakCycles(dir: string, o: SoakOptions): Promise<SoakResult> {
   const idle = loopInit;
   const combos: Record<string, string> = {};
   for (const sysV of ['A', 'B']) {
@@ -378,9 +453,9 @@ export async function soakCycles(dir: string, o: { cycles: number; rebootEvery: 
     await waitFor(ctrlPath, (cs) => cs.length === 2 && cs.every((c) => c.status === 'STARTED'), 'soak up', 30000);
     return r;
   };
-  const sample = (pid: number) => ({ fds: readdirSync(`/proc/${pid}/fd`).length, rss: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024 });
-  type Sample = ReturnType<typeof sample>;
-  const perProcess = new Map<number, { seen: number; first?: Sample; last?: Sample }>();
+  const samples: SoakSample[] = [];
+  const sample = (cycle: number, pid: number) =>
+    samples.push({ cycle, pid, fds: readdirSync(`/proc/${pid}/fd`).length, rssMiB: Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024 });
   let rt = await boot();
   let restarts = 0;
   const sleep = (ms: number) => new Promise<false>((r) => setTimeout(() => r(false), ms));
@@ -409,15 +484,11 @@ export async function soakCycles(dir: string, o: { cycles: number; rebootEvery: 
   };
   const t0 = Date.now();
   for (let i = 1; i <= o.cycles; i++) {
-    const pid = rt.child.pid!;
-    const rec = perProcess.get(pid) ?? { seen: 0 };
-    perProcess.set(pid, rec);
-    const now = sample(pid);
-    if (++rec.seen === WARM_UP) rec.first = now;
-    rec.last = now;
+    sample(i, rt.child.pid!);
     const cur = await currentRev();
     const combo = bySig.get(sigOf(join(storage, 'trails', cur)))!;
-    const target = o.failEvery && i % o.failEvery === 0 ? `${combo[0]}F` : o.rebootEvery && i % o.rebootEvery === 0 ? `${combo[0] === 'A' ? 'B' : 'A'}${combo[1]}` : `${combo[0]}${combo[1] === 'A' ? 'B' : 'A'}`;
+    const mixed = o.inPlaceFrom === undefined || i < o.inPlaceFrom;
+    const target = !mixed ? `${combo[0]}${combo[1] === 'A' ? 'B' : 'A'}` : o.failEvery && i % o.failEvery === 0 ? `${combo[0]}F` : o.rebootEvery && i % o.rebootEvery === 0 ? `${combo[0] === 'A' ? 'B' : 'A'}${combo[1]}` : `${combo[0]}${combo[1] === 'A' ? 'B' : 'A'}`;
     const rev = `locals/c${i}`;
     const repo = combos[target];
     await ctrl(ctrlPath, 'PUT', `/steps/${rev}`, readFileSync(join(repo, '.pvr/json')));
@@ -425,15 +496,8 @@ export async function soakCycles(dir: string, o: { cycles: number; rebootEvery: 
     await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: rev });
     await stable(rev);
   }
-  const failures: string[] = [];
-  let longest: { pid: number; seen: number; first?: Sample; last?: Sample } | undefined;
-  for (const [pid, r] of perProcess) {
-    if (r.seen < 8 || !r.first || !r.last) continue;
-    if (!longest || r.seen > longest.seen) longest = { pid, ...r };
-    if (r.last.fds > r.first.fds + FD_SLACK) failures.push(`runtime ${pid}: open fds grew ${r.first.fds} → ${r.last.fds} over ${r.seen - WARM_UP} cycles`);
-    if (r.last.rss > r.first.rss + RSS_SLACK_MIB) failures.push(`runtime ${pid}: RSS grew ${r.first.rss.toFixed(0)} → ${r.last.rss.toFixed(0)} MiB over ${r.seen - WARM_UP} cycles`);
-  }
-  if (!longest) failures.push('no runtime process served 8 cycles: nothing to judge fds and RSS by');
+  const { failures, trends } = judgeFlat(samples);
+  const longest = trends.reduce<ProcessTrend | undefined>((a, t) => (!a || t.cycles > a.cycles ? t : a), undefined);
   const gc = (await ctrl(ctrlPath, 'POST', '/storage/gc')).json();
   const st = new Storage(storage);
   const env = await st.readBootEnv();
@@ -446,11 +510,17 @@ export async function soakCycles(dir: string, o: { cycles: number; rebootEvery: 
   const extra = objects.filter((n) => !needed.has(n));
   const missing = [...needed].filter((n) => !objects.includes(n));
   if (extra.length || missing.length) failures.push(`GC left ${extra.length} unreferenced objects and lost ${missing.length} needed ones`);
+  const marks = samples.filter((x) => [3, 50, 100, 200, o.cycles].includes(x.cycle));
   const summary =
-    `soak: ${o.cycles} update cycles (reboot every ${o.rebootEvery || '—'}, failing every ${o.failEvery || '—'}; ${restarts} runtime restarts) in ${((Date.now() - t0) / 1000).toFixed(0)} s; ` +
-    (longest ? `longest-lived runtime (${longest.seen} cycles): open fds ${longest.first!.fds} → ${longest.last!.fds}, RSS ${longest.first!.rss.toFixed(0)} → ${longest.last!.rss.toFixed(0)} MiB; ` : '') +
+    `soak: ${o.cycles} update cycles (reboot every ${o.rebootEvery || '—'}, failing every ${o.failEvery || '—'}${o.inPlaceFrom ? ` before cycle ${o.inPlaceFrom}` : ''}; ${restarts} runtime restarts) in ${((Date.now() - t0) / 1000).toFixed(0)} s; ` +
+    `RSS at cycles ${marks.map((m) => m.cycle).join('/')}: ${marks.map((m) => m.rssMiB.toFixed(0)).join('/')} MiB; ` +
+    (longest
+      ? `longest-lived runtime (${longest.cycles} cycles): open fds ${longest.fds.first} → ${longest.fds.last}` +
+        (longest.rss ? `, RSS ${longest.rss.first.toFixed(0)} → ${longest.rss.last.toFixed(0)} MiB, quarter medians ${longest.rss.q2.toFixed(1)} → ${longest.rss.q4.toFixed(1)} MiB (${longest.rss.perHundred.toFixed(1)} MiB per 100 cycles)` : '') +
+        '; '
+      : '') +
     `GC reclaimed ${gc.reclaimed} bytes, trails kept [${revs.join(', ')}] (should be [${should.join(', ')}]), ${objects.length} objects (${needed.size} referenced)`;
   await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
   await rt.exit;
-  return { summary, failures };
+  return { summary, failures, samples };
 }

@@ -97,7 +97,8 @@ stage2() {
   stopping=
   trap 'stopping=1; [ -n "$runtime" ] && kill -TERM "$runtime" 2>/dev/null' TERM INT
   [ -d /storage/inbox ] && inbox &
-  node "$RUNTIME" run --storage /storage --ctrl "$CTRL" --driver "${PV_DRIVER:-namespace}" --verbose &
+  # Memory settings of runtime/node-settings.ts: flat RSS over many update cycles.
+  MALLOC_ARENA_MAX=2 node --optimize-for-size "$RUNTIME" run --storage /storage --ctrl "$CTRL" --driver "${PV_DRIVER:-namespace}" --verbose &
   runtime=$!
   status=0
   # `wait` returns early on a trapped signal, and reaps orphans re-parented to this PID 1 meanwhile.
