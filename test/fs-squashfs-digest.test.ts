@@ -3,13 +3,13 @@
 // at an offset inside a larger file, and corrupt blocks: a typed error naming the file, never a hang.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile, truncate } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { PvError } from '../src/errors.ts';
 import type { FileTree } from '../src/fs/file-tree.ts';
 import { openImageFile } from '../src/fs/open-image.ts';
-import { FileSource } from '../src/fs/source.ts';
+import { FileSource, SliceSource } from '../src/fs/source.ts';
 import { openSquashfs } from '../src/fs/squashfs/reader.ts';
 import { sha256Of } from '../src/crypto/sha256-stream.ts';
 import { runCli } from './helpers/cli.ts';
@@ -81,6 +81,49 @@ describe('squashfs digests on worker threads', { skip: needTool('mksquashfs'), t
       assert.deepEqual(new Map([...digest].sort()), new Map([...truth].sort()));
     } finally {
       await file.close();
+    }
+  });
+
+  test('only zlib images of 8 MiB or more read from a plain file get worker digests', async () => {
+    const small = join(dir, 'small.sqfs');
+    const xz = join(dir, 'xz.sqfs');
+    sh('mksquashfs', [join(dir, 'root', 'etc'), small, '-quiet', '-no-progress']);
+    sh('mksquashfs', [join(dir, 'root'), xz, '-comp', 'xz', '-quiet', '-no-progress']);
+    for (const image of [small, xz]) {
+      const tree = await openImageFile(image);
+      assert.equal(tree.digest, undefined, image);
+      await tree.close();
+    }
+    // A source whose read() transforms or checks bytes (dm-verity, decryption) must never be read around.
+    class Checked extends SliceSource {
+      override read(position: number, length: number): Promise<Buffer> {
+        return super.read(position, length);
+      }
+    }
+    const file = await FileSource.open(join(dir, 'img.sqfs'));
+    try {
+      const plain = await openSquashfs(file.slice(0, file.size));
+      const checked = await openSquashfs(new Checked(file, 0, file.size, 'checked'));
+      assert.equal(typeof plain.digest, 'function');
+      assert.equal(checked.digest, undefined);
+      await plain.close();
+      await checked.close();
+    } finally {
+      await file.close();
+    }
+  });
+
+  test('the image file gone from under the workers is an environment error (exit 2), not corruption', async () => {
+    const moved = join(dir, 'moving.sqfs');
+    await writeFile(moved, await readFile(join(dir, 'img.sqfs')));
+    const tree = await openImageFile(moved);
+    try {
+      const files = [];
+      for await (const e of tree.walk()) if (e.type === 'file') files.push(e);
+      await rename(moved, `${moved}.away`);
+      await assert.rejects(tree.digest!(files[0]!), (err: unknown) => err instanceof PvError && err.exitCode === 2 && /no such file/.test(err.message) && err.file === moved);
+    } finally {
+      await tree.close();
     }
   });
 

@@ -128,6 +128,9 @@ export class SliceSource extends BaseSource {
   }
 
   location(): { path: string; offset: number } | undefined {
+    // A subclass with its own read() transforms or checks the bytes (dm-verity, decryption): the file holds
+    // something else, and reading it directly would bypass that.
+    if (Object.getPrototypeOf(this).read !== SliceSource.prototype.read) return undefined;
     const at = this.parent.location();
     return at && { path: at.path, offset: at.offset + this.offset };
   }

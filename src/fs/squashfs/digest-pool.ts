@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { fromSystemError } from '../../errors.ts';
 import { DATA_UNCOMPRESSED } from './format.ts';
 import { CorruptImage } from './metadata.ts';
 
@@ -83,7 +84,7 @@ parentPort.on('message', (j) => {
     }
     parentPort.postMessage({ id: j.id, sha256: h.digest('hex') });
   } catch (e) {
-    parentPort.postMessage({ id: j.id, error: e.message });
+    parentPort.postMessage({ id: j.id, error: e.message, code: e.code });
   }
 });`;
 
@@ -98,20 +99,22 @@ interface Lane {
 
 export class DigestPool {
   private readonly lanes: Lane[];
-  private readonly waiting = new Map<number, { size: number; resolve(hex: string): void; reject(e: Error): void }>();
+  private readonly waiting = new Map<number, { size: number; path: string; resolve(hex: string): void; reject(e: Error): void }>();
   private nextId = 0;
   private failed: Error | undefined;
 
   constructor(workers = Math.min(4, availableParallelism())) {
     this.lanes = Array.from({ length: Math.max(1, workers) }, () => {
       const lane: Lane = { worker: new Worker(WORKER, { eval: true }), inflight: 0, queued: 0, lastFragment: -1 };
-      lane.worker.on('message', (m: { id: number; sha256?: string; error?: string }) => {
+      lane.worker.on('message', (m: { id: number; sha256?: string; error?: string; code?: string }) => {
         const w = this.waiting.get(m.id);
         this.waiting.delete(m.id);
         lane.queued -= w?.size ?? 0;
         if (--lane.inflight === 0) lane.worker.unref();
-        if (m.error !== undefined) w?.reject(new CorruptImage(m.error));
-        else w?.resolve(m.sha256!);
+        if (m.error === undefined) w?.resolve(m.sha256!);
+        // A system error (the image file gone, unreadable) is the environment's; anything else is the image's.
+        else if (m.code && /^E[A-Z0-9]+$/.test(m.code)) w?.reject(fromSystemError(Object.assign(new Error(m.error), { code: m.code }), w.path));
+        else w?.reject(new CorruptImage(m.error));
       });
       // A worker that dies fails everything still waiting, never leaves a caller hanging.
       const fail = (e: Error) => {
@@ -137,7 +140,7 @@ export class DigestPool {
     if (lane.inflight++ === 0) lane.worker.ref();
     const id = this.nextId++;
     return new Promise<string>((resolve, reject) => {
-      this.waiting.set(id, { size: job.size, resolve, reject });
+      this.waiting.set(id, { size: job.size, path: job.path, resolve, reject });
       lane.worker.postMessage({ id, ...job });
     });
   }

@@ -20,7 +20,6 @@ import {
 } from './format.ts';
 import { CorruptImage, MetadataReader } from './metadata.ts';
 import { DigestPool, type DigestJob } from './digest-pool.ts';
-import { sha256Of } from '../../crypto/sha256-stream.ts';
 
 export interface SquashfsOptions {
   /** Data blocks decompressed ahead of the consumer per open file (default 4). */
@@ -376,10 +375,15 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
     return out;
   }
 
-  const readAhead = Math.max(1, options.readAhead ?? 4);
-  function openFile(entry: Entry): Readable {
+  function layoutOf(entry: Entry): FileLayout {
     const layout = entry.type === 'file' ? layouts.get(entry.inode) : undefined;
     if (!layout) throw new InvalidInputError('not-a-file', `${entry.path} is not a regular file of this image (walk the tree first)`, { file: src.name });
+    return layout;
+  }
+
+  const readAhead = Math.max(1, options.readAhead ?? 4);
+  function openFile(entry: Entry): Readable {
+    const layout = layoutOf(entry);
     const { size, blocks } = layout;
     const positions: number[] = [];
     let pos = layout.start;
@@ -435,9 +439,8 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
   const at = src.location();
   const pooled = at && comp === 'zlib' && sb.inodeTable >= POOL_MIN_DATA ? at : undefined;
   let pool: DigestPool | undefined;
-  async function digest(entry: Entry): Promise<string> {
-    const layout = entry.type === 'file' ? layouts.get(entry.inode) : undefined;
-    if (!pooled || !layout) return (await sha256Of(openFile(entry))).sha256;
+  const digest = pooled && (async (entry: Entry): Promise<string> => {
+    const layout = layoutOf(entry);
     const job: DigestJob = { path: pooled.path, base: pooled.offset, end: pooled.offset + end, blockSize: sb.blockSize, size: layout.size, start: pooled.offset + layout.start, words: layout.blocks };
     if (layout.fragment !== NO_FRAGMENT && layout.size > layout.blocks.length * sb.blockSize) {
       const index = layout.fragment;
@@ -446,7 +449,7 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
     }
     pool ??= new DigestPool();
     return guard(pool.digest(job));
-  }
+  });
 
   return {
     async *walk() {
@@ -454,7 +457,8 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
       yield* walkDir('/', rootInode, new Set([rootInode.number]), { dirs: sb.inodeCount });
     },
     open: openFile,
-    digest,
+    // Only where workers can do it: callers hash open()'s stream otherwise, with their own bounded window.
+    ...(digest ? { digest } : {}),
     // The caller opened the source and closes it; the pool is ours.
     close: async () => {
       await pool?.close();
