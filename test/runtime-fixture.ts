@@ -275,6 +275,23 @@ export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', op
     points.push(...stepsOf(p2.stderr).map((what, i) => ({ phase: 2 as const, step: i + 1, what })));
   }
   const chosen = (options.modes ?? ['after']).flatMap((m) => points.filter(options.pick ?? (() => true)).map((p) => ({ ...p, torn: m === 'torn' })));
+  const baseEnv = await new Storage(base).readBootEnv();
+
+  /**
+   * What must run after a cut, by Pantavisor's boot rules applied to the boot environment as durable at the
+   * cut (the last `boot env` step completed before it; a torn step never took effect): pv_try set and not yet
+   * tried → the next boot tries it, and the try (healthy here) commits it; pv_try already being tried
+   * (pv_trying = pv_try) → that try crashed: boot pv_rev and mark the tried revision ERROR; else pv_rev.
+   */
+  const expectedAfter = (pt: CrashPoint & { torn: boolean }): { rev: string; rolledBack?: string } => {
+    let env = baseEnv;
+    for (const p of points) {
+      const durable = p.phase < pt.phase || (p.phase === pt.phase && (pt.torn ? p.step < pt.step : p.step <= pt.step));
+      if (durable && p.what.startsWith('boot env ')) env = JSON.parse(p.what.slice('boot env '.length)) as typeof env;
+    }
+    if (env.pv_try && env.pv_try !== env.pv_rev) return env.pv_trying === env.pv_try ? { rev: env.pv_rev, rolledBack: env.pv_try } : { rev: env.pv_try };
+    return { rev: env.pv_rev };
+  };
 
   const cutAndCheck = async (pt: CrashPoint & { torn: boolean }, slot: string): Promise<void> => {
     const torn = pt.torn;
@@ -298,7 +315,13 @@ export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', op
     const st = new Storage(s);
     const env = await st.readBootEnv();
     if (env.pv_try) throw new Error(`pv_try still set after settling: ${JSON.stringify(env)}`);
-    if (running !== '0' && running !== 'locals/r1') throw new Error(`booted ${running}`);
+    const expected = expectedAfter(pt);
+    if (running !== expected.rev) throw new Error(`boots ${running}, expected ${expected.rev}`);
+    if (expected.rolledBack) {
+      // The crashed try is marked as Pantavisor marks it when nothing else was recorded.
+      const p = await st.readProgress(expected.rolledBack);
+      if (p?.status !== 'ERROR' || p['status-msg'] !== 'Unexpected rollback') throw new Error(`${expected.rolledBack} after its crashed try: ${p?.status} "${p?.['status-msg']}", expected ERROR "Unexpected rollback"`);
+    }
     const state = parseJson(readFileSync(st.statePath(running))) as State;
     for (const sha of objectRefs(state).keys()) {
       const v = await st.objects.verify(sha);
@@ -310,12 +333,16 @@ export async function crashCampaign(dir: string, kind: 'reboot' | 'in-place', op
     if (running === 'locals/r1' && !existsSync(st.donePath('locals/r1'))) throw new Error('committed without .pv/done');
     // A later in-place update on top of whatever runs must still succeed.
     const sysV2 = kind === 'reboot' && running === 'locals/r1';
+    let current: string | undefined;
     const fin = await runUntilExit(s, ctrlPath, undefined, async () => {
+      // The revision actually running (the socket's view), not only what the boot environment names.
+      current = ((await ctrl(ctrlPath, 'GET', '/steps')).json() as { name: string; current: boolean }[]).find((x) => x.current)?.name;
       await pvcontrol(ctrlPath, 'steps', 'install', sysV2 ? later.v2 : later.v1, 'locals/later');
       await ctrl(ctrlPath, 'POST', '/commands', { op: 'LOCAL_RUN', payload: 'locals/later' });
       await waitStatus(ctrlPath, 'locals/later', ['UPDATED', 'ERROR', 'WONTGO']);
       await ctrl(ctrlPath, 'POST', '/commands', { op: 'POWEROFF_DEVICE' });
     });
+    if (current !== expected.rev) throw new Error(`the runtime runs ${current}, expected ${expected.rev}`);
     const lp = await st.readProgress('locals/later');
     if (fin.code !== 0 || lp?.status !== 'UPDATED') throw new Error(`later update ended ${lp?.status ?? 'nowhere'} (exit ${fin.code})`);
   };
@@ -358,6 +385,8 @@ const WARM_UP = 3;
 const FD_SLACK = 2;
 /** RSS trend allowed within one process, in MiB per 100 cycles (a leak of 100 KiB per cycle is ~10). */
 const RSS_TREND_MIB = 8;
+/** RSS a fresh runtime's baseline may exceed the first one's by (one young-generation resize and noise). */
+const RESTART_RSS_SLACK_MIB = 8;
 /** Cycles a process must serve for its RSS trend to be judged (shorter spans are noise). */
 const TREND_MIN_CYCLES = 60;
 
@@ -380,7 +409,8 @@ export interface ProcessTrend {
  * processes that served TREND_MIN_CYCLES or more, the RSS trend: median of the last quarter of its cycles
  * against the median of the second quarter, scaled to 100 cycles, within RSS_TREND_MIB. Medians of
  * quarters, not two single samples, so a one-off step (a young-generation resize, a GC that ran just
- * before one sample) is not taken for a leak, and a steady leak is, however it is spread.
+ * before one sample) is not taken for a leak, and a steady leak is, however it is spread. Across restarts,
+ * the baseline of the last process against the first's.
  */
 export function judgeFlat(samples: SoakSample[]): { failures: string[]; trends: ProcessTrend[] } {
   const byPid = new Map<number, SoakSample[]>();
@@ -409,6 +439,15 @@ export function judgeFlat(samples: SoakSample[]): { failures: string[]; trends: 
     trends.push({ pid, cycles: run.length, fds, rss });
   }
   if (!trends.some((t) => t.rss)) failures.push(`no runtime process served ${TREND_MIN_CYCLES} cycles: nothing to judge the RSS trend by`);
+  // Across reboots: every fresh runtime starts from the same storage-sized baseline. Growth there (state or
+  // trails piling up, a cache persisted and reloaded) shows as the last process starting higher than the first.
+  const baselines = [...byPid.values()].filter((all) => all.length >= WARM_UP).map((all) => all[WARM_UP - 1]!);
+  if (baselines.length >= 2) {
+    const [first, last] = [baselines[0]!, baselines[baselines.length - 1]!];
+    const series = baselines.map((b) => `cycle ${b.cycle}: ${b.fds} fds, ${b.rssMiB.toFixed(0)} MiB`).join('; ');
+    if (last.fds > first.fds + FD_SLACK) failures.push(`across ${baselines.length} runtime starts: baseline open fds grew ${first.fds} → ${last.fds} (${series})`);
+    if (last.rssMiB > first.rssMiB + RESTART_RSS_SLACK_MIB) failures.push(`across ${baselines.length} runtime starts: baseline RSS grew ${first.rssMiB.toFixed(0)} → ${last.rssMiB.toFixed(0)} MiB, limit +${RESTART_RSS_SLACK_MIB} (${series})`);
+  }
   return { failures, trends };
 }
 
