@@ -1,7 +1,7 @@
 // GC's "keep factory (configurable)": with --gc-keep-factory or PV_STORAGE_GC_KEEP_FACTORY=1 the factory
 // revision 0 and its objects survive POST /storage/gc; by default only the running/committed one does.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseJson } from '../src/revision/canonical-json.ts';
@@ -44,7 +44,10 @@ test('GC keeps the factory revision only when configured (flag or PV_STORAGE_GC_
   const plain = await gcWith('plain', [], {});
   assert.deepEqual(plain.revs, ['locals/r1']);
   assert.deepEqual(plain.objects, refs(plain.st, 'locals/r1').sort());
-  assert.ok(plain.reclaimed > 0);
+  // Exactly the bytes of the objects only the removed factory revision used.
+  const only0 = refs(b, '0').filter((sha) => !refs(b, 'locals/r1').includes(sha));
+  assert.ok(only0.length > 0);
+  assert.equal(plain.reclaimed, only0.reduce((n, sha) => n + statSync(join(b.objectsDir, sha)).size, 0));
 
   for (const [name, extra, env] of [['flag', ['--gc-keep-factory'], {}], ['env', [], { PV_STORAGE_GC_KEEP_FACTORY: '1' }]] as const) {
     const kept = await gcWith(name, [...extra], env);
