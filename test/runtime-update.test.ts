@@ -53,7 +53,10 @@ test('in-place update: only the changed container restarts, ends UPDATED, not a 
   const rt = s.boot();
   await waitFor(s.ctrlPath, (cs) => cs.every((c) => c.status === 'STARTED'), 'r0 up');
   await buildRevision(join(s.dir, 'r1'), [sys('v1'), app('v2')]);
-  const inst = await runCli(['pvcontrol', '--socket', s.ctrlPath, 'steps', 'install', join(s.dir, 'r1/repo'), 'locals/r1', '--json']);
+  // As an update ships: a pvr export tarball (the later updates below install from the repo directly).
+  const exported = await runCli(['export', join(s.dir, 'r1/repo'), '-o', join(s.dir, 'r1.tgz')]);
+  assert.equal(exported.code, 0, exported.stderr);
+  const inst = await runCli(['pvcontrol', '--socket', s.ctrlPath, 'steps', 'install', join(s.dir, 'r1.tgz'), 'locals/r1', '--json']);
   assert.equal(inst.code, 0, inst.stderr);
   assert.deepEqual(await progressOf(s.ctrlPath, 'locals/r1'), { status: 'NEW', 'status-msg': 'Update ready to be run', progress: 0, retries: 0 });
   const runIt = await runCli(['pvcontrol', '--socket', s.ctrlPath, 'commands', 'run', 'locals/r1']);
