@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
@@ -11,7 +11,12 @@ import { corpus, corpusSkip, needTool, sh, tempDir } from './helpers/env.ts';
 import type { MenderJson } from './helpers/mender.ts';
 
 const skipTools = needTool('mender-artifact') || needTool('tar');
-const M = (name: string): string => corpus('mender', name);
+/** Corpus files the verdict test names; a file added to the corpus must be given its verdict here. */
+const judged = new Set<string>();
+const M = (name: string): string => {
+  judged.add(name);
+  return corpus('mender', name);
+};
 
 async function inspect(file: string, key?: string): Promise<{ code: number; json?: MenderJson; stderr: string }> {
   const r = await runCli(['inspect', file, ...(key ? ['--key', key] : []), '--json']);
@@ -33,6 +38,7 @@ function peerValid(file: string, key?: string): boolean {
 }
 
 test('corpus: every public artifact gives the verdict and facts SOURCES.md states', { skip: corpusSkip || skipTools }, async (ctx) => {
+  ctx.after(async () => assert.deepEqual((await readdir(corpus('mender'))).filter((f) => !judged.has(f)), [], 'corpus files without a verdict in this test'));
   const cli = await inspect(M('mender-artifact__cli_artifact.mender'));
   assert.equal(cli.code, 0, cli.stderr);
   const c = cli.json!;
