@@ -47,6 +47,8 @@ export interface PlatformSpec {
   rootVolumeKey: string;
   /** Optional read-only layers over the root volume (`root.ovl.squashfs`), lowest first. */
   layerKeys: string[];
+  /** State keys of run.json `volumes`: extra squashfs images, each mounted read-only at /volumes/<c>/<file>. */
+  volumeKeys: string[];
   storage: StorageVolume[];
   /** `_config/<c>/…` keys, overlaid into the container root. */
   configFileKeys: string[];
@@ -116,11 +118,16 @@ export function planRevision(state: State): RevisionPlan {
     const where = `${name}/run.json`;
     const g = byName.get(assigned.get(name)!)!;
     const rootVolume = typeof run['root-volume'] === 'string' ? run['root-volume'].replace(/^dm:/, '') : 'root.squashfs';
+    // Volume names become directories under /volumes/<c>/, beside root.squashfs, rootfs and .skel.
+    const volumeDir = (vol: string, what: string): string => {
+      if (vol.includes('/') || vol === '.' || vol === '..' || vol.startsWith('.') || vol === 'rootfs') {
+        throw new InvalidInputError('bad-state', `${where}: ${what} '${vol}' cannot be used as a volume directory`);
+      }
+      return vol;
+    };
     const storage: StorageVolume[] = [];
     for (const [vol, spec] of Object.entries(isObject(run.storage) ? run.storage : {})) {
-      if (vol.includes('/') || vol === '.' || vol === '..' || vol.startsWith('.') || vol === 'rootfs') {
-        throw new InvalidInputError('bad-state', `${where}: storage name '${vol}' cannot be used as a volume directory`);
-      }
+      volumeDir(vol, 'storage name');
       const sp = spec as JsonObject;
       storage.push({ name: vol, persistence: sp.persistence as StorageVolume['persistence'], disk: typeof sp.disk === 'string' ? sp.disk : undefined });
     }
@@ -129,6 +136,15 @@ export function planRevision(state: State): RevisionPlan {
     for (const key of [configKey, `${name}/${rootVolume}`]) {
       if (!isSha256(state[key])) throw new InvalidInputError('bad-state', `State JSON has bad format: ${where}: '${key}' is not an object of this state`);
     }
+    // `[handler:]file`: like the root volume's `dm:`, a handler is noted by the revision core and the image
+    // mounted plainly (no dm-verity here).
+    const volumeKeys = (Array.isArray(run.volumes) ? run.volumes : []).map((v) => {
+      const file = volumeDir(String(v).replace(/^[a-z]+:/, ''), 'volume');
+      const key = `${name}/${file}`;
+      if (!isSha256(state[key])) throw new InvalidInputError('bad-state', `State JSON has bad format: ${where}: volume '${key}' is not an object of this state`);
+      if (storage.some((s) => s.name === file) || key === `${name}/${rootVolume}`) throw new InvalidInputError('bad-state', `State JSON has bad format: ${where}: volume '${file}' is also the root volume or a storage volume`);
+      return key;
+    });
     const ovl = `${name}/root.ovl.squashfs`;
     return {
       name,
@@ -140,6 +156,7 @@ export function planRevision(state: State): RevisionPlan {
       configKey,
       rootVolumeKey: `${name}/${rootVolume}`,
       layerKeys: isSha256(state[ovl]) ? [ovl] : [],
+      volumeKeys,
       storage,
       configFileKeys: Object.keys(state)
         .filter((k) => k.startsWith(`_config/${name}/`))

@@ -185,6 +185,13 @@ test('groups and defaults: first unassigned container becomes root, app recovery
   } as never);
   assert.deepEqual(custom.groups.map((g) => [g.name, g.statusGoal, g.timeout, g.autoRecovery.policy, g.autoRecovery.maxRetries]), [['first', 'READY', 7, 'always', 2]]);
   assert.throws(() => planRevision({ '#spec': 'pantavisor-service-system@1', 'device.json': { groups: [{ name: 'first' }] }, ...c('lost') } as never), /State JSON has bad format: lost\/run.json: container 'lost' has no group/);
+  // run.json `volumes`: extra images by state key, a `dm:` handler noted but mounted plainly.
+  const withVolumes = (volumes: string[], extra: Record<string, unknown> = {}) =>
+    planRevision({ '#spec': 'pantavisor-service-system@1', ...c('v', { volumes, ...extra }), 'v/assets.squashfs': obj, 'v/fw.squashfs': obj, 'v/_dm/fw.squashfs.json': {} } as never);
+  assert.deepEqual(withVolumes(['assets.squashfs', 'dm:fw.squashfs']).platforms[0].volumeKeys, ['v/assets.squashfs', 'v/fw.squashfs']);
+  assert.throws(() => withVolumes(['missing.squashfs']), /State JSON has bad format: .*missing\.squashfs/);
+  assert.throws(() => withVolumes(['root.squashfs']), /volume 'root.squashfs' is also the root volume or a storage volume/);
+  assert.throws(() => withVolumes(['assets.squashfs'], { storage: { 'assets.squashfs': { persistence: 'boot' } } }), /also the root volume or a storage volume/);
 });
 
 test('bootCheck: every goal reached → ok; a container that cannot start → not ok with its console tail', { skip: needTool('mksquashfs') }, async (t) => {

@@ -26,10 +26,12 @@ const fiveContainers: ContainerDef[] = [
     group: 'platform',
     overlay: 'permanent',
     config: { 'etc/pv-test.conf': 'from-config-overlay\n' },
-    // A pvr docker volume: permanent storage bind-mounted by an lxc.mount.entry (namespace driver only).
+    // A pvr docker volume: permanent storage bind-mounted by an lxc.mount.entry; and an extra squashfs of
+    // run.json `volumes`, bound read-only into the root the same way (mount entries: namespace driver only).
     volumes: { 'docker--data': 'permanent' },
-    lxcExtra: ['lxc.mount.entry = /volumes/plat/docker--data data none bind,rw,create=dir 0 0'],
-    init: prelude + 'echo "config=$(cat $R/etc/pv-test.conf)"\nn=$(cat $R/var/boots 2>/dev/null || echo 0); n=$((n+1)); echo $n > $R/var/boots; mkdir -p $R/data; echo $n > $R/data/volume-boots; echo boots=$n\n' + idle,
+    images: { 'assets.squashfs': { 'fonts/hello.txt': 'from an extra volume' } },
+    lxcExtra: ['lxc.mount.entry = /volumes/plat/docker--data data none bind,rw,create=dir 0 0', 'lxc.mount.entry = /volumes/plat/assets.squashfs opt/assets none bind,ro,create=dir 0 0'],
+    init: prelude + 'echo "config=$(cat $R/etc/pv-test.conf)"\nn=$(cat $R/var/boots 2>/dev/null || echo 0); n=$((n+1)); echo $n > $R/var/boots; mkdir -p $R/data; echo $n > $R/data/volume-boots; echo boots=$n\n' + 'echo "asset=$(cat $R/opt/assets/fonts/hello.txt 2>/dev/null || echo none) writable=$(touch $R/opt/assets/x 2>/dev/null && echo yes || echo no)"\n' + idle,
   },
   {
     name: 'ready',
@@ -142,6 +144,7 @@ async function scenario(t: import('node:test').TestContext, driver: 'namespace' 
   if (driver === 'namespace') {
     // Its own PID namespace (the init is PID 1) and UTS namespace (hostname = container name).
     await expectConsole(storage, 'base', /whoami pid=1 hostname=base init=sh\n/);
+    await expectConsole(storage, 'plat', /asset=from an extra volume writable=no\n/);
     assert.deepEqual(hostSnapshot(dir).hostname, before.hostname);
   }
 

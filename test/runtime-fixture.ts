@@ -30,6 +30,8 @@ export interface ContainerDef {
   config?: Record<string, string>;
   /** Extra run.json storage volumes (name → persistence), e.g. pvr's docker-… volumes. */
   volumes?: Record<string, 'permanent' | 'revision' | 'boot'>;
+  /** Extra squashfs images listed in run.json `volumes` (file name → the files they hold). */
+  images?: Record<string, Record<string, string>>;
   /** Copy curl and its libraries into the tree. */
   curl?: boolean;
   lxcExtra?: string[];
@@ -78,6 +80,14 @@ export async function buildRevision(dir: string, containers: ContainerDef[], opt
       ...(c.lxcExtra ?? []),
     ];
     writeFileSync(join(cdir, 'lxc.container.conf'), lxc.join('\n') + '\n');
+    for (const [image, files] of Object.entries(c.images ?? {})) {
+      const itree = join(work, 'images', c.name, image);
+      for (const [path, content] of Object.entries(files)) {
+        mkdirSync(dirname(join(itree, path)), { recursive: true });
+        writeFileSync(join(itree, path), content);
+      }
+      sh('mksquashfs', [itree, join(cdir, image), '-noappend', '-quiet', '-all-root', '-mkfs-time', '0', '-all-time', '0']);
+    }
     const run: Record<string, unknown> = {
       '#spec': 'service-manifest-run@1',
       config: 'lxc.container.conf',
@@ -85,7 +95,7 @@ export async function buildRevision(dir: string, containers: ContainerDef[], opt
       'root-volume': 'root.squashfs',
       storage: { ...Object.fromEntries(Object.entries(c.volumes ?? {}).map(([k, v]) => [k, { persistence: v }])), 'lxc-overlay': { persistence: c.overlay ?? 'boot' } },
       type: 'lxc',
-      volumes: [],
+      volumes: Object.keys(c.images ?? {}),
     };
     if (c.group) run.group = c.group;
     if (c.statusGoal) run.status_goal = c.statusGoal;

@@ -7,6 +7,7 @@
  *
  * Layout inside the holder's namespace, for container <c> (Pantavisor's /volumes/<c>):
  *   <vol>/root.squashfs        squashfs, loop-mounted read-only (root.ovl.squashfs layered above it)
+ *   <vol>/<run.json volume>    each extra squashfs of run.json `volumes`, loop-mounted read-only
  *   <vol>/<storage volume>     bind of disks/perm/<c>/<v> or disks/rev/<rev>/<c>/<v>, or a tmpfs (boot)
  *   <vol>/.skel                mount points the runtime needs (/proc, /sys, /dev, /pantavisor, old root)
  *   <vol>/rootfs               overlay: lower = .skel : _config/<c> : layers : root.squashfs; upper/work in lxc-overlay
@@ -45,12 +46,13 @@ function checkOverlayPath(p: string): string {
 function mountScript(ctx: ContainerContext): string {
   const V = ctx.volumesDir;
   const lines = ['set -e', `V=${shq(V)}`, 'mount -t tmpfs -o mode=0755 pv-volumes "$V"'];
-  const lower: string[] = [];
-  for (const key of [...ctx.spec.layerKeys].reverse().concat(ctx.spec.rootVolumeKey)) {
+  const mountImage = (key: string): string => {
     const name = key.slice(ctx.spec.name.length + 1);
     lines.push(`mkdir -p "$V/${name}"`, `mount -t squashfs -o ro,loop ${shq(join(ctx.trailDir, key))} "$V/${name}"`);
-    lower.push(`${V}/${name}`);
-  }
+    return `${V}/${name}`;
+  };
+  const lower = [...ctx.spec.layerKeys].reverse().concat(ctx.spec.rootVolumeKey).map(mountImage);
+  ctx.spec.volumeKeys.forEach(mountImage);
   for (const vol of ctx.spec.storage) {
     lines.push(`mkdir -p "$V/${vol.name}"`);
     if (vol.persistence === 'boot') lines.push(`mount -t tmpfs -o mode=0755 pv-boot "$V/${vol.name}"`);

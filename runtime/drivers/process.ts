@@ -5,7 +5,8 @@
  * the lower entries it does not already hold (copy-up emulation), then `_config/<c>/…` copied on top. The
  * init runs as a plain child in its own process group, with the root's bin directories first on PATH and
  * absolute paths on its command line resolved inside the root when they exist there. No namespaces, no mounts: the container sees the host's PID
- * space, hostname and filesystem; lxc.mount.entry lines are not applied; PV_CTRL and PV_ROOT tell the
+ * space, hostname and filesystem; lxc.mount.entry lines are not applied (so neither are run.json `volumes`,
+ * which only mount entries bring into the root); PV_CTRL and PV_ROOT tell the
  * container where its control socket and root are.
  */
 import { spawn, spawnSync } from 'node:child_process';
