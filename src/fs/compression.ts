@@ -323,11 +323,22 @@ export function decompressStream(kind: 'gzip' | 'zlib' | 'xz' | 'zstd', maxOut =
       feed.close();
       pumped.then(() => cb(), (e: Error) => cb(e instanceof DecompressError ? e : new DecompressError('xz', e.message)));
     },
+    destroy(err, cb) {
+      // xz-decompress has ONE global decoder context, released only when a stream finishes, fails or is
+      // cancelled: a stream dropped early (output bound hit, consumer gone) must cancel, or every later xz
+      // decode waits on it forever (the process then exits 13 with nothing pending).
+      if (!finished) reader.cancel().catch(() => undefined);
+      cb(err);
+    },
   });
+  let finished = false;
   const pumped = (async () => {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done) {
+        finished = true;
+        return;
+      }
       if (!limit(t, value)) return;
     }
   })();
