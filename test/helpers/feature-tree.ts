@@ -10,8 +10,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Listed } from '../../src/fs/listing.ts';
 import { sh } from './env.ts';
 
-export const FIVE_G = 5 * 2 ** 30;
-export const MANY = 20_000;
+const FIVE_G = 5 * 2 ** 30;
+const MANY = 20_000;
 
 /** Entries at the top of the tree that a FAT volume can hold (no owners, links, devices or xattrs). */
 export const FAT_SUBSET = ['many', 'sparse-20m', 'ünïcødé dir', 'name with spaces.txt', 'empty', 'emptydir'];
@@ -70,7 +70,7 @@ export async function buildFeatureTree(dir: string): Promise<void> {
   for (let i = 0; i < MANY; i++) await writeFile(join(dir, 'many', `e${String(i).padStart(5, '0')}.dat`), i % 100 === 0 ? `entry ${i}\n` : '');
 }
 
-export async function sha256File(path: string): Promise<string> {
+async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
   return h.digest('hex');
@@ -90,7 +90,7 @@ function unescapeOctal(s: string): string {
 }
 
 /** Every xattr under `root` as getfattr dumps it (base64 values), keyed by tree path. */
-export function xattrsUnder(root: string): Map<string, Record<string, string>> {
+function xattrsUnder(root: string): Map<string, Record<string, string>> {
   const r = spawnSync('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'base64', '--absolute-names', root], { encoding: 'utf8', maxBuffer: 1 << 28 });
   assert.equal(r.status, 0, `getfattr failed: ${r.stderr}`);
   const map = new Map<string, Record<string, string>>();
@@ -120,7 +120,7 @@ const TYPES: [string, (s: Stats) => boolean][] = [
   ['sock', (s) => s.isSocket()],
 ];
 
-export function byPath(a: { path: string }, b: { path: string }): number {
+function byPath(a: { path: string }, b: { path: string }): number {
   return Buffer.compare(Buffer.from(a.path), Buffer.from(b.path));
 }
 
