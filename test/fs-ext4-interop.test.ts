@@ -1,106 +1,19 @@
 // ext2/3/4 images built by mke2fs -d from a tree with every kind of entry; `pvmigrate ls --json` must equal
 // what the kernel shows through a read-only loop mount (lstat, getfattr, file hashes), field for field.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, open, readdir, readlink, rm, symlink, link, writeFile, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, symlink, link, writeFile, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
 import { needTool, privileged, sh } from './helpers/env.ts';
+import { truthOf } from './helpers/feature-tree.ts';
 import { openImageFile } from '../src/fs/open-image.ts';
 import type { Listed } from '../src/fs/listing.ts';
 
 const skip = privileged('mknod, chown and loop mounts of ext2/3/4 images') || needTool('mke2fs') || needTool('getfattr');
 
-
-async function fileHash(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
-  return h.digest('hex');
-}
-
-/** getfattr escapes unusual bytes of a path as \ooo. */
-function unescapeOctal(s: string): string {
-  const raw = Buffer.from(s, 'utf8');
-  const out: number[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    if (raw[i] === 0x5c && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString('latin1'))) {
-      out.push(parseInt(raw.subarray(i + 1, i + 4).toString('latin1'), 8));
-      i += 3;
-    } else out.push(raw[i]!);
-  }
-  return Buffer.from(out).toString('utf8');
-}
-
-function xattrsUnder(root: string): Map<string, Record<string, string>> {
-  const r = spawnSync('getfattr', ['-R', '-P', '-d', '-m', '-', '-e', 'base64', '--absolute-names', root], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  const map = new Map<string, Record<string, string>>();
-  let current: Record<string, string> | undefined;
-  for (const line of r.stdout.split('\n')) {
-    if (line.startsWith('# file: ')) {
-      const p = unescapeOctal(line.slice(8));
-      const rel = p === root ? '/' : p.slice(root.length);
-      current = {};
-      map.set(rel, current);
-    } else if (current && line.includes('=')) {
-      const at = line.indexOf('=');
-      const v = line.slice(at + 1);
-      current[line.slice(0, at)] = v.startsWith('0s') ? v.slice(2) : '';
-    }
-  }
-  return map;
-}
-
-const TYPES: [string, (s: Awaited<ReturnType<typeof lstat>>) => boolean][] = [
-  ['file', (s) => s.isFile()],
-  ['dir', (s) => s.isDirectory()],
-  ['symlink', (s) => s.isSymbolicLink()],
-  ['chr', (s) => s.isCharacterDevice()],
-  ['blk', (s) => s.isBlockDevice()],
-  ['fifo', (s) => s.isFIFO()],
-  ['sock', (s) => s.isSocket()],
-];
-
-/** The listing the kernel gives for a mounted tree, in the shape of `ls --json`, plus inode numbers. */
-async function truthOf(root: string, knownHashes: Record<string, string>): Promise<{ listing: Listed[]; inodes: Map<string, number> }> {
-  const xattrs = xattrsUnder(root);
-  const listing: Listed[] = [];
-  const inodes = new Map<string, number>();
-  const visit = async (rel: string): Promise<void> => {
-    const abs = rel === '/' ? root : root + rel;
-    const st = await lstat(abs, { bigint: true });
-    const type = TYPES.find(([, is]) => is(st as never))![0];
-    const l: Listed = {
-      path: rel,
-      type,
-      mode: (Number(st.mode) & 0o7777).toString(8).padStart(4, '0'),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      size: type === 'file' ? Number(st.size) : 0,
-      nlink: Number(st.nlink),
-      mtime: Number(st.mtimeNs / 1_000_000_000n) - (st.mtimeNs < 0n && st.mtimeNs % 1_000_000_000n !== 0n ? 1 : 0),
-    };
-    if (type === 'file') l.sha256 = knownHashes[rel] ?? (await fileHash(abs));
-    if (type === 'symlink') l.target = await readlink(abs);
-    if (type === 'chr' || type === 'blk') {
-      const d = st.rdev;
-      l.rdev = `${Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn))}:${Number((d & 0xffn) | ((d >> 12n) & ~0xffn))}`;
-    }
-    const x = xattrs.get(rel);
-    if (x && Object.keys(x).length > 0) l.xattrs = Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1)));
-    listing.push(l);
-    inodes.set(rel, Number(st.ino));
-    if (type === 'dir') {
-      for (const name of await readdir(abs)) await visit((rel === '/' ? '/' : rel + '/') + name);
-    }
-  };
-  await visit('/');
-  listing.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
-  return { listing, inodes };
-}
 
 /** A file of `pieces` 4 KiB random blocks separated by 4 KiB holes: one extent each, so the tree grows deep. */
 async function writeFragmented(path: string, pieces: number): Promise<void> {
@@ -258,17 +171,18 @@ describe('ext2/3/4 images read back as the kernel mounts them', { skip }, () => 
       if (v.name.includes('depth 2')) assert.match(sh('debugfs', ['-R', 'ex /usr/lib/fragmented', img]), /^\s*2\/\s*2\s/m, 'the fragmented file has a depth-2 extent tree');
 
       sh('mount', ['-o', 'loop,ro', img, mnt]);
-      let truth: Awaited<ReturnType<typeof truthOf>>;
+      const inodes = new Map<string, number>();
+      let listing: Listed[];
       try {
-        truth = await truthOf(mnt, { '/sparse-5g': SPARSE_5G_SHA256 });
+        listing = await truthOf(mnt, new Map([['/sparse-5g', SPARSE_5G_SHA256]]), undefined, inodes);
       } finally {
         sh('umount', [mnt]);
       }
       const r = await runCli(['ls', '--json', img]);
       assert.equal(r.code, 0, r.stderr);
       const ours = JSON.parse(r.stdout) as Listed[];
-      assert.equal(ours.length, truth.listing.length);
-      for (let i = 0; i < ours.length; i++) assert.deepEqual(ours[i], truth.listing[i]);
+      assert.equal(ours.length, listing.length);
+      for (let i = 0; i < ours.length; i++) assert.deepEqual(ours[i], listing[i]);
       assert.ok(ours.some((e) => e.path === '/usr/lib/busybox-hard' && e.nlink === 3 && e.xattrs?.['user.big']));
       assert.ok(ours.some((e) => e.path === '/run/socket' && e.type === 'sock'));
       assert.ok(ours.some((e) => e.path === '/home/high-ids' && e.uid === 100000 && e.gid === 200000));
@@ -278,7 +192,7 @@ describe('ext2/3/4 images read back as the kernel mounts them', { skip }, () => 
       // Hardlink identity: the reader's inode numbers are the kernel's.
       const tree = await openImageFile(img);
       t.after(() => tree.close());
-      for await (const e of tree.walk()) assert.equal(e.inode, truth.inodes.get(e.path), e.path);
+      for await (const e of tree.walk()) assert.equal(e.inode, inodes.get(e.path), e.path);
     });
   }
 });

@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { runCli } from './helpers/cli.ts';
 import { needTool, privileged, sh, tempDir } from './helpers/env.ts';
 import { FAT_SUBSET, assertSameListing, buildFeatureTree, truthOf } from './helpers/feature-tree.ts';
+import { unsquashfsList, utcMinute } from './helpers/unsquashfs.ts';
 import type { Listed } from '../src/fs/listing.ts';
 
 const skip =
@@ -156,46 +157,12 @@ test('ls --json of a .tar.xz whose head decodes past the 8 MiB detection bound',
   );
 });
 
-const TYPE_CHAR: Record<string, string> = { '-': 'file', d: 'dir', l: 'symlink', c: 'chr', b: 'blk', p: 'fifo', s: 'sock' };
-
-/** Permission string of ls -l (with s/S/t/T) → 4 octal digits. */
-function permsToMode(p: string): string {
-  let m = 0;
-  const triple = (s: string, shift: number, special: number) => {
-    if (s[0] === 'r') m |= 4 << shift;
-    if (s[1] === 'w') m |= 2 << shift;
-    if (s[2] === 'x' || s[2] === 's' || s[2] === 't') m |= 1 << shift;
-    if ('sStT'.includes(s[2]!)) m |= special;
-  };
-  triple(p.slice(1, 4), 6, 0o4000);
-  triple(p.slice(4, 7), 3, 0o2000);
-  triple(p.slice(7, 10), 0, 0o1000);
-  return m.toString(8).padStart(4, '0');
-}
-
 /** Cross-check with squashfs-tools' own listing: type, mode, ids, file size or device, target, mtime minute. */
 function assertMatchesUnsquashfs(listed: Listed[], image: string): void {
-  const text = sh('unsquashfs', ['-lln', '-d', '', image], { env: { TZ: 'UTC' } });
-  const theirs = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const m = /^(\S{10}) (\d+)\/(\d+)\s+(\d+,\s*\d+|\d+) (\d{4}-\d\d-\d\d \d\d:\d\d) (.*)$/.exec(line);
-    assert.ok(m, `unparsed unsquashfs line: ${line}`);
-    const type = TYPE_CHAR[m[1]![0]!]!;
-    let name = m[6]!;
-    let target = '';
-    if (type === 'symlink') {
-      const i = name.indexOf(' -> ');
-      target = name.slice(i + 4);
-      name = name.slice(0, i);
-    }
-    const size = type === 'file' ? m[4]! : type === 'chr' || type === 'blk' ? m[4]!.replace(/,\s*/, ':') : '';
-    theirs.set(name === '' ? '/' : name.startsWith('/') ? name : '/' + name, [type, permsToMode(m[1]!), m[2], m[3], size, m[5], target].join(' '));
-  }
-  const minute = (s: number) => new Date(s * 1000).toISOString().slice(0, 16).replace('T', ' ');
-  const ours = new Map(
-    listed.map((l) => [l.path, [l.type, l.mode, l.uid, l.gid, l.type === 'file' ? String(l.size) : (l.rdev ?? ''), minute(l.mtime), l.target ?? ''].join(' ')]),
-  );
+  const show = (e: { type: string; mode: string; uid: number; gid: number; size: string; mtime: string; target?: string }) =>
+    [e.type, e.mode, e.uid, e.gid, e.type === 'file' || e.type === 'chr' || e.type === 'blk' ? e.size : '', e.mtime, e.target ?? ''].join(' ');
+  const theirs = new Map([...unsquashfsList(image)].map(([p, e]) => [p, show({ ...e, mode: e.mode.toString(8).padStart(4, '0') })]));
+  const ours = new Map(listed.map((l) => [l.path, show({ ...l, size: l.type === 'file' ? String(l.size) : (l.rdev ?? ''), mtime: utcMinute(l.mtime) })]));
   assert.equal(theirs.size, ours.size, `${image}: unsquashfs -lln lists ${theirs.size} entries, ls ${ours.size}`);
   const diffs = [...ours].filter(([p, v]) => theirs.get(p) !== v).map(([p, v]) => `${p}: ls '${v}', unsquashfs '${theirs.get(p)}'`);
   assert.deepEqual(diffs.slice(0, 10), [], `${image}: ${diffs.length} entries differ from unsquashfs -lln`);

@@ -11,6 +11,7 @@ import { FileSource } from '../src/fs/source.ts';
 import { openSquashfs } from '../src/fs/squashfs/reader.ts';
 import { writeSquashfs } from '../src/fs/squashfs/writer.ts';
 import { isRoot, needTool, privileged, sh } from './helpers/env.ts';
+import { unsquashfsList, utcMinute, type UnsquashfsEntry } from './helpers/unsquashfs.ts';
 import { access, constants, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 
@@ -44,56 +45,8 @@ async function collect(tree: FileTree, skipHash: (e: Entry) => boolean = () => f
   return out;
 }
 
-const TYPE_CHAR: Record<string, Entry['type']> = { '-': 'file', d: 'dir', l: 'symlink', c: 'chr', b: 'blk', p: 'fifo', s: 'sock' };
-
-/** Permission string ("-rwsr-xr-x") → mode bits incl. setuid/setgid/sticky. */
-function parsePerms(p: string): number {
-  let m = 0;
-  const bit = (c: string, on: string[], v: number) => (on.includes(c) ? v : 0);
-  m |= bit(p[1]!, ['r'], 0o400) | bit(p[2]!, ['w'], 0o200) | bit(p[3]!, ['x', 's'], 0o100) | bit(p[3]!, ['s', 'S'], 0o4000);
-  m |= bit(p[4]!, ['r'], 0o40) | bit(p[5]!, ['w'], 0o20) | bit(p[6]!, ['x', 's'], 0o10) | bit(p[6]!, ['s', 'S'], 0o2000);
-  m |= bit(p[7]!, ['r'], 0o4) | bit(p[8]!, ['w'], 0o2) | bit(p[9]!, ['x', 't'], 0o1) | bit(p[9]!, ['t', 'T'], 0o1000);
-  return m;
-}
-
-interface Listed {
-  type: Entry['type'];
-  mode: number;
-  uid: number;
-  gid: number;
-  size: string;
-  mtime: string;
-  target?: string;
-}
-
-/** `unsquashfs -lln` parsed, keyed by tree path. */
-function unsquashfsList(image: string): Map<string, Listed> {
-  const out = new Map<string, Listed>();
-  const text = sh('unsquashfs', ['-lln', '-d', '', image], { env: { TZ: 'UTC' } });
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const m = /^(\S{10}) (\d+)\/(\d+)\s+(\d+,\s*\d+|\d+) (\d{4}-\d\d-\d\d \d\d:\d\d) (.*)$/.exec(line);
-    assert.ok(m, `unparsed unsquashfs line: ${line}`);
-    const type = TYPE_CHAR[m[1]![0]!]!;
-    let name = m[6]!;
-    let target: string | undefined;
-    if (type === 'symlink') {
-      const i = name.indexOf(' -> ');
-      target = name.slice(i + 4);
-      name = name.slice(0, i);
-    }
-    const path = name === '' ? '/' : name.startsWith('/') ? name : '/' + name;
-    out.set(path, { type, mode: parsePerms(m[1]!), uid: Number(m[2]), gid: Number(m[3]), size: m[4]!.replace(/,\s*/, ':'), mtime: m[5]!, target });
-  }
-  return out;
-}
-
-function utcMinute(sec: number): string {
-  return new Date(sec * 1000).toISOString().slice(0, 16).replace('T', ' ');
-}
-
 /** Our reader's view equals unsquashfs's listing, every entry and field it shows. */
-function assertMatchesListing(ours: Map<string, Seen>, listing: Map<string, Listed>, what: string, options: { dirSizes?: boolean } = {}): void {
+function assertMatchesListing(ours: Map<string, Seen>, listing: Map<string, UnsquashfsEntry>, what: string, options: { dirSizes?: boolean } = {}): void {
   assert.deepEqual([...ours.keys()].sort(), [...listing.keys()].sort(), `${what}: same paths`);
   for (const [path, { entry }] of ours) {
     const l = listing.get(path)!;

@@ -128,9 +128,10 @@ function byPath(a: { path: string }, b: { path: string }): number {
  * The kernel's view of the tree at `root` (a source directory or a mount) in the shape of `ls --json`:
  * lstat for type, mode, ids, size (files only, as ls reports), nlink, mtime (whole seconds, floored),
  * readlink, rdev split as the kernel's new_decode_dev, getfattr, sha256 of every file. `knownHashes`
- * (tree path → sha256) spares hashing a file twice.
+ * (tree path → sha256) spares hashing a file twice; `only` limits the root's children; `inodes`, when given,
+ * receives each path's inode number.
  */
-export async function truthOf(root: string, knownHashes: Map<string, string> = new Map(), only?: string[]): Promise<Listed[]> {
+export async function truthOf(root: string, knownHashes: Map<string, string> = new Map(), only?: string[], inodes?: Map<string, number>): Promise<Listed[]> {
   const xattrs = xattrsUnder(root);
   const listing: Listed[] = [];
   const visit = async (rel: string): Promise<void> => {
@@ -160,6 +161,7 @@ export async function truthOf(root: string, knownHashes: Map<string, string> = n
     const x = xattrs.get(rel);
     if (x && Object.keys(x).length > 0) l.xattrs = Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1)));
     listing.push(l);
+    inodes?.set(rel, Number(st.ino));
     if (type === 'dir') {
       const names = await readdir(abs);
       for (const name of rel === '/' && only ? names.filter((n) => only.includes(n)) : names) await visit((rel === '/' ? '/' : rel + '/') + name);
