@@ -117,14 +117,22 @@ export function planRevision(state: State): RevisionPlan {
     const run = state[`${name}/run.json`] as JsonObject;
     const where = `${name}/run.json`;
     const g = byName.get(assigned.get(name)!)!;
-    const rootVolume = typeof run['root-volume'] === 'string' ? run['root-volume'].replace(/^dm:/, '') : 'root.squashfs';
-    // Volume names become directories under /volumes/<c>/, beside root.squashfs, rootfs and .skel.
+
+    // Volume names become directories under /volumes/<c>/, beside root.squashfs, rootfs and .skel, and words
+    // of the mount scripts: letters, digits and . _ + - only (as pvr names them), never hidden, never rootfs.
     const volumeDir = (vol: string, what: string): string => {
-      if (vol.includes('/') || vol === '.' || vol === '..' || vol.startsWith('.') || vol === 'rootfs') {
-        throw new InvalidInputError('bad-state', `${where}: ${what} '${vol}' cannot be used as a volume directory`);
+      if (!/^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/.test(vol) || vol === 'rootfs') {
+        throw new InvalidInputError('bad-state', `State JSON has bad format: ${where}: ${what} '${vol}' cannot be used as a volume directory (letters, digits and . _ + - only)`);
       }
       return vol;
     };
+    // `dm:` (dm-verity) is the one volume handler; the image is mounted plainly here (no device-mapper).
+    const handled = (ref: string, what: string): string => {
+      const colon = ref.indexOf(':');
+      if (colon >= 0 && ref.slice(0, colon) !== 'dm') throw new InvalidInputError('bad-state', `State JSON has bad format: ${where}: ${what} '${ref}' has an unknown handler '${ref.slice(0, colon)}' (only dm: is known)`);
+      return volumeDir(ref.slice(colon + 1), what);
+    };
+    const rootVolume = typeof run['root-volume'] === 'string' ? handled(run['root-volume'], 'root-volume') : 'root.squashfs';
     const storage: StorageVolume[] = [];
     for (const [vol, spec] of Object.entries(isObject(run.storage) ? run.storage : {})) {
       volumeDir(vol, 'storage name');
@@ -136,15 +144,16 @@ export function planRevision(state: State): RevisionPlan {
     for (const key of [configKey, `${name}/${rootVolume}`]) {
       if (!isSha256(state[key])) throw new InvalidInputError('bad-state', `State JSON has bad format: ${where}: '${key}' is not an object of this state`);
     }
-    // `[handler:]file`: like the root volume's `dm:`, a handler is noted by the revision core and the image
-    // mounted plainly (no dm-verity here).
-    const volumeKeys = (Array.isArray(run.volumes) ? run.volumes : []).map((v) => {
-      const file = volumeDir(String(v).replace(/^[a-z]+:/, ''), 'volume');
+    const volumeKeys: string[] = [];
+    for (const v of Array.isArray(run.volumes) ? run.volumes : []) {
+      const file = handled(String(v), 'volume');
       const key = `${name}/${file}`;
       if (!isSha256(state[key])) throw new InvalidInputError('bad-state', `State JSON has bad format: ${where}: volume '${key}' is not an object of this state`);
-      if (storage.some((s) => s.name === file) || key === `${name}/${rootVolume}`) throw new InvalidInputError('bad-state', `State JSON has bad format: ${where}: volume '${file}' is also the root volume or a storage volume`);
-      return key;
-    });
+      if (storage.some((s) => s.name === file) || file === rootVolume || volumeKeys.includes(key)) {
+        throw new InvalidInputError('bad-state', `State JSON has bad format: ${where}: volume '${file}' is listed twice, or is also the root volume or a storage volume`);
+      }
+      volumeKeys.push(key);
+    }
     const ovl = `${name}/root.ovl.squashfs`;
     return {
       name,

@@ -186,12 +186,24 @@ test('groups and defaults: first unassigned container becomes root, app recovery
   assert.deepEqual(custom.groups.map((g) => [g.name, g.statusGoal, g.timeout, g.autoRecovery.policy, g.autoRecovery.maxRetries]), [['first', 'READY', 7, 'always', 2]]);
   assert.throws(() => planRevision({ '#spec': 'pantavisor-service-system@1', 'device.json': { groups: [{ name: 'first' }] }, ...c('lost') } as never), /State JSON has bad format: lost\/run.json: container 'lost' has no group/);
   // run.json `volumes`: extra images by state key, a `dm:` handler noted but mounted plainly.
-  const withVolumes = (volumes: string[], extra: Record<string, unknown> = {}) =>
-    planRevision({ '#spec': 'pantavisor-service-system@1', ...c('v', { volumes, ...extra }), 'v/assets.squashfs': obj, 'v/fw.squashfs': obj, 'v/_dm/fw.squashfs.json': {} } as never);
+  const withVolumes = (volumes: string[], extra: Record<string, unknown> = {}, objects: string[] = []) =>
+    planRevision({
+      '#spec': 'pantavisor-service-system@1',
+      ...c('v', { volumes, ...extra }),
+      ...Object.fromEntries(['assets.squashfs', 'fw.squashfs', ...objects].map((f) => [`v/${f}`, obj])),
+      'v/_dm/fw.squashfs.json': {},
+    } as never);
   assert.deepEqual(withVolumes(['assets.squashfs', 'dm:fw.squashfs']).platforms[0].volumeKeys, ['v/assets.squashfs', 'v/fw.squashfs']);
   assert.throws(() => withVolumes(['missing.squashfs']), /State JSON has bad format: .*missing\.squashfs/);
-  assert.throws(() => withVolumes(['root.squashfs']), /volume 'root.squashfs' is also the root volume or a storage volume/);
+  assert.throws(() => withVolumes(['root.squashfs']), /volume 'root.squashfs' is listed twice, or is also the root volume or a storage volume/);
+  assert.throws(() => withVolumes(['assets.squashfs', 'assets.squashfs']), /listed twice/);
   assert.throws(() => withVolumes(['assets.squashfs'], { storage: { 'assets.squashfs': { persistence: 'boot' } } }), /also the root volume or a storage volume/);
+  assert.throws(() => withVolumes(['crypt:assets.squashfs']), /unknown handler 'crypt' \(only dm: is known\)/);
+  // Names are words of the mount scripts run as root: a shell expansion in one is refused, not run.
+  for (const bad of ['x$(touch${IFS}pwned).squashfs', 'a"b', '.hidden', 'rootfs']) {
+    assert.throws(() => withVolumes([bad], {}, [bad]), /cannot be used as a volume directory/, bad);
+    assert.throws(() => withVolumes([], { storage: { [bad]: { persistence: 'boot' } } }), /cannot be used as a volume directory/, bad);
+  }
 });
 
 test('bootCheck: every goal reached → ok; a container that cannot start → not ok with its console tail', { skip: needTool('mksquashfs') }, async (t) => {

@@ -46,19 +46,21 @@ function checkOverlayPath(p: string): string {
 function mountScript(ctx: ContainerContext): string {
   const V = ctx.volumesDir;
   const lines = ['set -e', `V=${shq(V)}`, 'mount -t tmpfs -o mode=0755 pv-volumes "$V"'];
+  // Names come from the state: always quoted (platforms.ts also limits them to a safe alphabet).
+  const at = (name: string): string => shq(join(V, name));
   const mountImage = (key: string): string => {
     const name = key.slice(ctx.spec.name.length + 1);
-    lines.push(`mkdir -p "$V/${name}"`, `mount -t squashfs -o ro,loop ${shq(join(ctx.trailDir, key))} "$V/${name}"`);
-    return `${V}/${name}`;
+    lines.push(`mkdir -p ${at(name)}`, `mount -t squashfs -o ro,loop ${shq(join(ctx.trailDir, key))} ${at(name)}`);
+    return join(V, name);
   };
   const lower = [...ctx.spec.layerKeys].reverse().concat(ctx.spec.rootVolumeKey).map(mountImage);
   ctx.spec.volumeKeys.forEach(mountImage);
   for (const vol of ctx.spec.storage) {
-    lines.push(`mkdir -p "$V/${vol.name}"`);
-    if (vol.persistence === 'boot') lines.push(`mount -t tmpfs -o mode=0755 pv-boot "$V/${vol.name}"`);
+    lines.push(`mkdir -p ${at(vol.name)}`);
+    if (vol.persistence === 'boot') lines.push(`mount -t tmpfs -o mode=0755 pv-boot ${at(vol.name)}`);
     else {
       const src = hostDir(ctx, vol.name, vol.persistence);
-      lines.push(`mkdir -p ${shq(src)}`, `mount --bind ${shq(src)} "$V/${vol.name}"`);
+      lines.push(`mkdir -p ${shq(src)}`, `mount --bind ${shq(src)} ${at(vol.name)}`);
     }
   }
   lines.push('mkdir -p "$V/lxc-overlay/upper" "$V/lxc-overlay/work" "$V/rootfs"');
