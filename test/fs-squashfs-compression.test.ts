@@ -75,3 +75,43 @@ test('lz4 block: hand-made sequences decode (literals, overlapping match, last l
   assert.equal(lz4BlockDecompress(block, 100).toString(), 'abcdabcdabcdz');
   assert.throws(() => lz4BlockDecompress(block, 12), DecompressError);
 });
+
+// (zstd is left out: fzstd decodes each input chunk whole, so one small chunk of a highly compressible
+// frame yields all its output at once; the next chunk then waits, as for any Transform.)
+for (const [kind, cmd] of [['xz', 'xz'], ['gzip', 'gzip']] as const) {
+  test(`${kind} stream: a reader that stops reading stops the decoding, and the input stays unread`, { skip: needTool(cmd) }, async () => {
+    // 64 MiB of output from 10 KiB of input, fed as the compressed file, 4 KiB a piece, read lazily.
+    const out = 64 << 20;
+    const packed = tool(cmd, ['-c', '-1'], Buffer.alloc(out));
+    const inputPieces = [...Array(Math.ceil(packed.length / 4096)).keys()].map((i) => packed.subarray(i * 4096, (i + 1) * 4096));
+    // Incompressible data after it, so the input side has something to hold back too.
+    let seed = 3;
+    const noise = Buffer.from(Buffer.alloc(8 << 20).map(() => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed >> 16)));
+    const packedNoise = tool(cmd, ['-c', '-1'], noise);
+    for (let i = 0; i < packedNoise.length; i += 65536) inputPieces.push(packedNoise.subarray(i, i + 65536));
+    let fed = 0;
+    const source = Readable.from(
+      (function* () {
+        for (const p of inputPieces) {
+          fed += p.length;
+          yield p;
+        }
+      })(),
+    );
+    const decoder = decompressStream(kind);
+    source.pipe(decoder);
+    // Nobody reads for a while: decoded bytes waiting and compressed bytes taken must both stay small.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(decoder.readableLength <= 4 << 20, `${decoder.readableLength} decoded bytes buffered with no reader`);
+    assert.ok(fed < packed.length + (2 << 20), `${fed} of ${packed.length + packedNoise.length} compressed bytes taken with no reader`);
+    // Then everything arrives, in order.
+    const h = createHash('sha256');
+    let n = 0;
+    for await (const c of decoder) {
+      h.update(c as Buffer);
+      n += (c as Buffer).length;
+    }
+    assert.equal(n, out + noise.length);
+    assert.equal(h.digest('hex'), createHash('sha256').update(Buffer.alloc(out)).update(noise).digest('hex'));
+  });
+}

@@ -258,14 +258,14 @@ export function lzo1xDecompress(src: Buffer, maxOut: number): Buffer {
  */
 export function decompressStream(kind: 'gzip' | 'zlib' | 'xz' | 'zstd', maxOut = Infinity): Transform {
   let produced = 0;
+  /** Pass a chunk on unless it crosses the bound (the stream is then destroyed); false also when our reader is behind. */
   const limit = (t: Transform, chunk: Uint8Array): boolean => {
     produced += chunk.byteLength;
     if (produced > maxOut) {
       t.destroy(new DecompressError(kind, `output exceeds the expected ${maxOut} bytes`));
       return false;
     }
-    t.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    return true;
+    return t.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   };
   if (kind === 'gzip' || kind === 'zlib') {
     const z = kind === 'gzip' ? createGunzip() : createInflate();
@@ -286,7 +286,6 @@ export function decompressStream(kind: 'gzip' | 'zlib' | 'xz' | 'zstd', maxOut =
     return t;
   }
   if (kind === 'zstd') {
-    let ok = true;
     const t: Transform = new Transform({
       transform(chunk: Buffer, _enc, cb: TransformCallback) {
         try {
@@ -305,19 +304,35 @@ export function decompressStream(kind: 'gzip' | 'zlib' | 'xz' | 'zstd', maxOut =
         }
       },
     });
+    // Synchronous per input chunk: Transform itself holds the next chunk back while our reader is behind.
     const z = new ZstdStream((data) => {
-      if (ok) ok = limit(t, data);
+      if (!t.destroyed) limit(t, data);
     });
     return t;
   }
-  // xz: feed a web stream from our writable side and pump the decoder's output into our readable side.
+  // xz: our writable side feeds a web stream the decoder pulls from, and a pump moves its output to our
+  // readable side. Both wait for room: a chunk is taken only as the decoder consumes input, and the pump
+  // pauses while our reader is behind, so neither compressed nor decoded bytes pile up in memory.
   let feed!: ReadableStreamDefaultController<Uint8Array>;
-  const input = new ReadableStream<Uint8Array>({ start: (c) => void (feed = c) });
+  let inputTaken: TransformCallback | undefined;
+  const input = new ReadableStream<Uint8Array>(
+    {
+      start: (c) => void (feed = c),
+      pull: () => {
+        const cb = inputTaken;
+        inputTaken = undefined;
+        cb?.();
+      },
+    },
+    new CountQueuingStrategy({ highWaterMark: 4 }),
+  );
   const reader = XzStream(input).getReader();
+  let outputRead: (() => void) | undefined;
   const t: Transform = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       feed.enqueue(new Uint8Array(chunk));
-      cb();
+      if ((feed.desiredSize ?? 0) > 0) cb();
+      else inputTaken = cb;
     },
     flush(cb: TransformCallback) {
       feed.close();
@@ -331,6 +346,14 @@ export function decompressStream(kind: 'gzip' | 'zlib' | 'xz' | 'zstd', maxOut =
       cb(err);
     },
   });
+  // Transform's own _read releases a held write; here it also resumes a pump waiting for our reader.
+  const transformRead = t._read.bind(t);
+  t._read = (size: number) => {
+    const resume = outputRead;
+    outputRead = undefined;
+    resume?.();
+    transformRead(size);
+  };
   let finished = false;
   const pumped = (async () => {
     for (;;) {
@@ -339,7 +362,10 @@ export function decompressStream(kind: 'gzip' | 'zlib' | 'xz' | 'zstd', maxOut =
         finished = true;
         return;
       }
-      if (!limit(t, value)) return;
+      if (!limit(t, value)) {
+        if (t.destroyed) return;
+        await new Promise<void>((r) => (outputRead = r));
+      }
     }
   })();
   pumped.catch((e: Error) => t.destroy(e instanceof DecompressError ? e : new DecompressError('xz', e.message)));
