@@ -1,10 +1,11 @@
-// The soak of issue #8: 200 consecutive update cycles in one storage. The first 100 mix in-place updates,
-// reboot updates (every 10th) and failing revisions that roll back (every 25th); the last 100 are in-place
-// only, so one runtime process serves them all. Judged: open fds flat within every process and across
-// restarts, the RSS trend of the long-lived process within 8 MiB per 100 cycles, the baseline RSS of the last
-// fresh start within 8 MiB of the first's, and GC keeping exactly the running and last committed trails and
-// their objects. Also: the trend judge catches a leak of the size it is meant to catch, and every launcher
-// starts the runtime the same way.
+// The soak of issue #8: 240 consecutive update cycles in one storage (the issue asks for 200). The first 100
+// mix in-place updates, reboot updates (every 10th) and failing revisions that roll back (every 25th); the
+// last 140 are in-place only, so one runtime process serves them all and its RSS trend can be judged.
+// Judged: open fds flat within every process that served 8 cycles and across restarts, the RSS trend of the
+// long-lived process within 8 MiB per 100 cycles, the baseline RSS of the last fresh start within 8 MiB of
+// the first's, and GC keeping exactly the running and last committed trails and their objects. Also: the
+// judge passes noise and steps and catches a leak of the size it is meant to, and every launcher starts the
+// runtime the same way.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,8 +15,8 @@ import { repoRoot } from './helpers/cli.ts';
 import { needTool, tempDir } from './helpers/env.ts';
 import { judgeFlat, soakCycles, type SoakSample } from './runtime-fixture.ts';
 
-test('200 update cycles: flat fds and RSS, GC keeps only what it should', { skip: needTool('mksquashfs') }, async (t) => {
-  const r = await soakCycles(await tempDir(t), { cycles: 200, rebootEvery: 10, failEvery: 25, inPlaceFrom: 100 });
+test('240 update cycles: flat fds and RSS, GC keeps only what it should', { skip: needTool('mksquashfs') }, async (t) => {
+  const r = await soakCycles(await tempDir(t), { cycles: 240, rebootEvery: 10, failEvery: 25, inPlaceFrom: 100 });
   t.diagnostic(r.summary);
   assert.deepEqual(r.failures, []);
 });
@@ -27,6 +28,7 @@ test('the soak judge: noise and a one-off step pass, a leak of 100 KiB per cycle
     Array.from({ length: n }, (_, i) => ({ cycle: i + 1, pid: 7, fds: fds(i), rssMiB: 60 + rss(i) + noise(i) }));
   assert.deepEqual(judgeFlat(series(160, () => 0)).failures, []);
   assert.deepEqual(judgeFlat(series(160, (i) => (i > 20 ? 12 : 0))).failures, [], 'a step in the first quarter is warm-up');
+  assert.deepEqual(judgeFlat(series(160, (i) => (i > 90 ? 5 : 0))).failures, [], 'a one-off 5 MiB step mid-run stays within the trend limit');
   const leak = judgeFlat(series(160, (i) => (i * 100) / 1024)).failures;
   assert.equal(leak.length, 1);
   assert.match(leak[0]!, /RSS grows (9|10)\.\d MiB per 100 cycles/);
@@ -37,7 +39,11 @@ test('the soak judge: noise and a one-off step pass, a leak of 100 KiB per cycle
 test('pv-init and the initrd /init start the runtime with the settings of runtime/node-settings.ts', () => {
   const settings = [...RUNTIME_NODE_ARGS, ...Object.entries(RUNTIME_ENV).map(([k, v]) => `${k}=${v}`)];
   for (const launcher of ['runtime/pv-init', 'runtime/initrd/init.sh']) {
-    const text = readFileSync(join(repoRoot, launcher), 'utf8');
+    // Commands only: a comment naming a setting must not count for it.
+    const text = readFileSync(join(repoRoot, launcher), 'utf8')
+      .split('\n')
+      .filter((l) => !l.trimStart().startsWith('#'))
+      .join('\n');
     for (const s of settings) assert.ok(text.includes(s), `${launcher} lacks ${s}`);
   }
 });
