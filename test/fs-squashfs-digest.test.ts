@@ -3,9 +3,10 @@
 // at an offset inside a larger file, and corrupt blocks: a typed error naming the file, never a hang.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile, truncate } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { PvError } from '../src/errors.ts';
 import type { FileTree } from '../src/fs/file-tree.ts';
 import { openImageFile } from '../src/fs/open-image.ts';
@@ -33,9 +34,8 @@ async function hashes(tree: FileTree): Promise<{ digest: Map<string, string>; st
 describe('squashfs digests on worker threads', { skip: needTool('mksquashfs'), timeout: 120_000 }, () => {
   let dir: string;
   const truth = new Map<string, string>();
+  after(() => rm(dir, { recursive: true, force: true }));
   before(async () => {
-    const { mkdtemp } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
     dir = await mkdtemp(join(tmpdir(), 'pvmigrate-sqfs-digest-'));
     const root = join(dir, 'root');
     const rand = seededRandom(11);
@@ -113,18 +113,28 @@ describe('squashfs digests on worker threads', { skip: needTool('mksquashfs'), t
     }
   });
 
-  test('the image file gone from under the workers is an environment error (exit 2), not corruption', async () => {
-    const moved = join(dir, 'moving.sqfs');
-    await writeFile(moved, await readFile(join(dir, 'img.sqfs')));
-    const tree = await openImageFile(moved);
-    try {
-      const files = [];
-      for await (const e of tree.walk()) if (e.type === 'file') files.push(e);
-      await rename(moved, `${moved}.away`);
-      await assert.rejects(tree.digest!(files[0]!), (err: unknown) => err instanceof PvError && err.exitCode === 2 && /no such file/.test(err.message) && err.file === moved);
-    } finally {
-      await tree.close();
+  test('the image file gone or replaced under the workers, or closed, is an environment error (exit 2), not corruption', async () => {
+    const environmental = (re: RegExp, file: string) => (err: unknown) => err instanceof PvError && err.exitCode === 2 && re.test(err.message) && err.file === file;
+    for (const swap of ['gone', 'replaced'] as const) {
+      const moving = join(dir, `${swap}.sqfs`);
+      await writeFile(moving, await readFile(join(dir, 'img.sqfs')));
+      const tree = await openImageFile(moving);
+      try {
+        const files = [];
+        for await (const e of tree.walk()) if (e.type === 'file') files.push(e);
+        await rename(moving, `${moving}.away`);
+        // Another file at the same path: the workers must not hash it in place of the image the tree reads.
+        if (swap === 'replaced') await writeFile(moving, await readFile(`${moving}.away`));
+        await assert.rejects(tree.digest!(files[0]!), environmental(swap === 'gone' ? /no such file/ : /replaced while it was being read/, moving));
+      } finally {
+        await tree.close();
+      }
     }
+    const tree = await openImageFile(join(dir, 'img.sqfs'));
+    const files = [];
+    for await (const e of tree.walk()) if (e.type === 'file') files.push(e);
+    await tree.close();
+    await assert.rejects(tree.digest!(files[0]!), environmental(/closed before its files were hashed/, join(dir, 'img.sqfs')));
   });
 
   test('ls --json lists the hashes of the source tree', async () => {

@@ -6,6 +6,14 @@ import { InvalidInputError, fromSystemError } from '../errors.ts';
  * Random access to bytes: a whole file, or a byte range inside another source (a tar member, a partition,
  * a bundle payload), so readers never copy a payload before they need it.
  */
+/** Where a source's bytes lie in a file; `dev`/`ino` let another opener check it reached the same file. */
+export interface FileLocation {
+  path: string;
+  offset: number;
+  dev: number;
+  ino: number;
+}
+
 export interface RandomAccessSource {
   /** What error messages name: the file, plus the range inside it when this is a slice. */
   readonly name: string;
@@ -17,7 +25,7 @@ export interface RandomAccessSource {
   /** A stream of `length` bytes from `offset` (whole source by default), read in chunks. */
   stream(offset?: number, length?: number): Readable;
   /** The plain file these bytes are in and where they start there, for work handed to other threads; none for memory. */
-  location(): { path: string; offset: number } | undefined;
+  location(): FileLocation | undefined;
   close(): Promise<void>;
 }
 
@@ -27,7 +35,7 @@ abstract class BaseSource implements RandomAccessSource {
   abstract readonly name: string;
   abstract readonly size: number;
   abstract read(position: number, length: number): Promise<Buffer>;
-  abstract location(): { path: string; offset: number } | undefined;
+  abstract location(): FileLocation | undefined;
   abstract close(): Promise<void>;
 
   slice(offset: number, length: number, name?: string): RandomAccessSource {
@@ -65,7 +73,12 @@ export class FileSource extends BaseSource {
   readonly size: number;
   private readonly handle: FileHandle;
 
-  private constructor(name: string, handle: FileHandle, size: number) {
+  private constructor(
+    name: string,
+    handle: FileHandle,
+    size: number,
+    private readonly id: { dev: number; ino: number },
+  ) {
     super();
     this.name = name;
     this.handle = handle;
@@ -80,7 +93,7 @@ export class FileSource extends BaseSource {
         await handle.close();
         throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
       }
-      return new FileSource(path, handle, st.size);
+      return new FileSource(path, handle, st.size, { dev: st.dev, ino: st.ino });
     } catch (err) {
       throw fromSystemError(err, path);
     }
@@ -100,8 +113,8 @@ export class FileSource extends BaseSource {
     return buf;
   }
 
-  location(): { path: string; offset: number } {
-    return { path: this.name, offset: 0 };
+  location(): FileLocation {
+    return { path: this.name, offset: 0, ...this.id };
   }
 
   async close(): Promise<void> {
@@ -127,12 +140,12 @@ export class SliceSource extends BaseSource {
     return this.parent.read(this.offset + position, length);
   }
 
-  location(): { path: string; offset: number } | undefined {
+  location(): FileLocation | undefined {
     // A subclass with its own read() transforms or checks the bytes (dm-verity, decryption): the file holds
     // something else, and reading it directly would bypass that.
     if (Object.getPrototypeOf(this).read !== SliceSource.prototype.read) return undefined;
     const at = this.parent.location();
-    return at && { path: at.path, offset: at.offset + this.offset };
+    return at && { ...at, offset: at.offset + this.offset };
   }
 
   async close(): Promise<void> {}

@@ -7,13 +7,16 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { fromSystemError } from '../../errors.ts';
+import { EnvironmentError, fromSystemError } from '../../errors.ts';
 import { DATA_UNCOMPRESSED } from './format.ts';
 import { CorruptImage } from './metadata.ts';
 
 /** A regular file's blocks as absolute positions in `path`; the checks mirror the reader's own. */
 export interface DigestJob {
   path: string;
+  /** The image file's identity: a worker that opens `path` and finds another file refuses it. */
+  dev: number;
+  ino: number;
   /** Where the image starts in `path` (it may sit inside an artifact); error messages count from here. */
   base: number;
   /** Absolute end of the image's used bytes: no block may reach past it. */
@@ -31,7 +34,7 @@ export interface DigestJob {
 // { id, sha256 } or { id, error }. The last fragment block stays cached: files in walk order share it.
 const WORKER = `
 const { parentPort } = require('node:worker_threads');
-const { openSync, readSync } = require('node:fs');
+const { closeSync, fstatSync, openSync, readSync } = require('node:fs');
 const { inflateSync } = require('node:zlib');
 const { createHash } = require('node:crypto');
 const UNCOMPRESSED = ${DATA_UNCOMPRESSED};
@@ -66,8 +69,17 @@ function block(j, fd, pos, word, expected, exact) {
 }
 parentPort.on('message', (j) => {
   try {
-    let fd = fds.get(j.path);
-    if (fd === undefined) fds.set(j.path, (fd = openSync(j.path, 'r')));
+    const file = j.path + ':' + j.dev + ':' + j.ino;
+    let fd = fds.get(file);
+    if (fd === undefined) {
+      fd = openSync(j.path, 'r');
+      const st = fstatSync(fd);
+      if (st.dev !== j.dev || st.ino !== j.ino) {
+        closeSync(fd);
+        throw Object.assign(new Error('the image file was replaced while it was being read'), { code: 'ESTALE' });
+      }
+      fds.set(file, fd);
+    }
     const h = createHash('sha256');
     let pos = j.start;
     for (let i = 0; i < j.words.length; i++) {
@@ -88,6 +100,11 @@ parentPort.on('message', (j) => {
   }
 });`;
 
+/** A digest asked for after the image was closed. */
+export function closedImage(file: string): EnvironmentError {
+  return new EnvironmentError('closed', 'the squashfs image was closed before its files were hashed', { file });
+}
+
 interface Lane {
   worker: Worker;
   inflight: number;
@@ -103,7 +120,11 @@ export class DigestPool {
   private nextId = 0;
   private failed: Error | undefined;
 
-  constructor(workers = Math.min(4, availableParallelism())) {
+  /** `file` is what errors name (the image, as the reader knows it). */
+  constructor(
+    private readonly file: string,
+    workers = Math.min(4, availableParallelism()),
+  ) {
     this.lanes = Array.from({ length: Math.max(1, workers) }, () => {
       const lane: Lane = { worker: new Worker(WORKER, { eval: true }), inflight: 0, queued: 0, lastFragment: -1 };
       lane.worker.on('message', (m: { id: number; sha256?: string; error?: string; code?: string }) => {
@@ -116,9 +137,10 @@ export class DigestPool {
         else if (m.code && /^E[A-Z0-9]+$/.test(m.code)) w?.reject(fromSystemError(Object.assign(new Error(m.error), { code: m.code }), w.path));
         else w?.reject(new CorruptImage(m.error));
       });
-      // A worker that dies fails everything still waiting, never leaves a caller hanging.
+      // A worker that dies (out of memory, killed) fails everything still waiting, never leaves a caller
+      // hanging; that is the machine's trouble, not the image's.
       const fail = (e: Error) => {
-        this.failed ??= e;
+        this.failed ??= new EnvironmentError('digest-worker', `a squashfs hashing thread stopped: ${e.message}; check free memory and run again`, { file: this.file, cause: e });
         for (const w of this.waiting.values()) w.reject(this.failed);
         this.waiting.clear();
       };
@@ -146,7 +168,7 @@ export class DigestPool {
   }
 
   async close(): Promise<void> {
-    this.failed ??= new Error('the squashfs image was closed');
+    this.failed ??= closedImage(this.file);
     await Promise.all(this.lanes.map((l) => l.worker.terminate()));
   }
 }

@@ -19,7 +19,7 @@ import {
   XATTR_VALUE_OOL,
 } from './format.ts';
 import { CorruptImage, MetadataReader } from './metadata.ts';
-import { DigestPool, type DigestJob } from './digest-pool.ts';
+import { closedImage, DigestPool, type DigestJob } from './digest-pool.ts';
 
 export interface SquashfsOptions {
   /** Data blocks decompressed ahead of the consumer per open file (default 4). */
@@ -439,15 +439,17 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
   const at = src.location();
   const pooled = at && comp === 'zlib' && sb.inodeTable >= POOL_MIN_DATA ? at : undefined;
   let pool: DigestPool | undefined;
+  let closed = false;
   const digest = pooled && (async (entry: Entry): Promise<string> => {
     const layout = layoutOf(entry);
-    const job: DigestJob = { path: pooled.path, base: pooled.offset, end: pooled.offset + end, blockSize: sb.blockSize, size: layout.size, start: pooled.offset + layout.start, words: layout.blocks };
+    if (closed) throw closedImage(src.name);
+    const job: DigestJob = { path: pooled.path, dev: pooled.dev, ino: pooled.ino, base: pooled.offset, end: pooled.offset + end, blockSize: sb.blockSize, size: layout.size, start: pooled.offset + layout.start, words: layout.blocks };
     if (layout.fragment !== NO_FRAGMENT && layout.size > layout.blocks.length * sb.blockSize) {
       const index = layout.fragment;
       if (index >= sb.fragCount || (index + 1) * 16 > fragments.length) throw fail(`fragment ${index} beyond the fragment table`);
       job.fragment = { pos: pooled.offset + Number(fragments.readBigUInt64LE(index * 16)), word: fragments.readUInt32LE(index * 16 + 8), offset: layout.fragOffset };
     }
-    pool ??= new DigestPool();
+    pool ??= new DigestPool(src.name);
     return guard(pool.digest(job));
   });
 
@@ -461,6 +463,7 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
     ...(digest ? { digest } : {}),
     // The caller opened the source and closes it; the pool is ours.
     close: async () => {
+      closed = true;
       await pool?.close();
     },
   };
