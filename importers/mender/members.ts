@@ -1,5 +1,5 @@
 import { sha256Of } from '../../src/crypto/sha256-stream.ts';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, type Readable, type TransformOptions } from 'node:stream';
 import { createGunzip, type ZlibOptions } from 'node:zlib';
 import { InvalidInputError, PvError } from '../../src/errors.ts';
 import { DecompressError, decompressStream } from '../../src/fs/compression.ts';
@@ -22,8 +22,8 @@ export function decodedMember(src: RandomAccessSource, m: TarMember, compression
   if (compression === 'none') return raw;
   // gzip (the common case) with 1 MiB output chunks: zlib's default 16 KiB chunks make a 200 MB payload
   // cost ~10× more in per-chunk overhead (measured in bench/mender.bench.ts). Up to 8 MiB decoded ahead lets
-  // the pool thread inflate while this one hashes (zlib passes the option on to its Transform; the type omits it).
-  const gunzip = { chunkSize: 1 << 20, readableHighWaterMark: 8 << 20 } as ZlibOptions;
+  // the pool thread inflate while this one hashes (zlib passes the option on to its Transform).
+  const gunzip: ZlibOptions & TransformOptions = { chunkSize: 1 << 20, readableHighWaterMark: 8 << 20 };
   const decoder = compression === 'gzip' ? createGunzip(gunzip) : decompressStream(compression);
   return pipeline(raw, decoder, () => {});
 }
