@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { decompress, decompressSync, type Compression } from '../compression.ts';
 import { InvalidInputError, PvError } from '../../errors.ts';
 import { compareNames, type Entry, type EntryType, type FileTree } from '../file-tree.ts';
-import type { RandomAccessSource } from '../source.ts';
+import type { FileLocation, RandomAccessSource } from '../source.ts';
 import {
   COMPRESSORS,
   DATA_UNCOMPRESSED,
@@ -341,21 +341,26 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
   if (!rootInode.dir) throw fail('the root inode is not a directory');
 
   const fragmentCache: { index: number; data?: Promise<Buffer> } = { index: -1 };
+  /** Where fragment block `index` is (its position in the image) and its size word, from the fragment table. */
+  function fragmentEntry(index: number): { start: number; word: number } {
+    if (index >= sb.fragCount || (index + 1) * 16 > fragments.length) throw new CorruptImage(`fragment ${index} beyond the fragment table`);
+    return { start: Number(fragments.readBigUInt64LE(index * 16)), word: fragments.readUInt32LE(index * 16 + 8) };
+  }
+
   async function fragmentBlock(index: number): Promise<Buffer> {
     if (fragmentCache.index === index && fragmentCache.data) return fragmentCache.data;
-    if (index >= sb.fragCount || (index + 1) * 16 > fragments.length) throw new CorruptImage(`fragment ${index} beyond the fragment table`);
-    const start = Number(fragments.readBigUInt64LE(index * 16));
-    const word = fragments.readUInt32LE(index * 16 + 8);
+    const { start, word } = fragmentEntry(index);
     fragmentCache.index = index;
     fragmentCache.data = dataBlock(start, word, sb.blockSize, false, false);
     fragmentCache.data.catch(() => (fragmentCache.index = -1));
     return fragmentCache.data;
   }
 
-  /** One data block: `expected` is its exact size when `exact`, else an upper bound (fragment blocks). */
   /**
-   * One data block. `parallel` decodes on the thread pool (blocks of one file read ahead overlap); otherwise
-   * in this thread, which saves a pool round trip for single blocks and fragment blocks.
+   * One data block: `expected` is its exact size when `exact`, else an upper bound (fragment blocks).
+   * `parallel` decodes on the thread pool (blocks of one file read ahead overlap); otherwise in this thread,
+   * which saves a pool round trip for single blocks and fragment blocks. (digest-pool.ts's workers apply
+   * the same checks in plain JS: they cannot load this module.)
    */
   async function dataBlock(pos: number, word: number, expected: number, exact: boolean, parallel: boolean): Promise<Buffer> {
     const size = word & (DATA_UNCOMPRESSED - 1);
@@ -440,18 +445,18 @@ export async function openSquashfs(src: RandomAccessSource, options: SquashfsOpt
   const pooled = at && comp === 'zlib' && sb.inodeTable >= POOL_MIN_DATA ? at : undefined;
   let pool: DigestPool | undefined;
   let closed = false;
-  const digest = pooled && (async (entry: Entry): Promise<string> => {
+  const digest = pooled && ((entry: Entry): Promise<string> => guard(pooledDigest(entry, pooled)));
+  async function pooledDigest(entry: Entry, pooled: FileLocation): Promise<string> {
     const layout = layoutOf(entry);
     if (closed) throw closedImage(src.name);
     const job: DigestJob = { path: pooled.path, dev: pooled.dev, ino: pooled.ino, base: pooled.offset, end: pooled.offset + end, blockSize: sb.blockSize, size: layout.size, start: pooled.offset + layout.start, words: layout.blocks };
     if (layout.fragment !== NO_FRAGMENT && layout.size > layout.blocks.length * sb.blockSize) {
-      const index = layout.fragment;
-      if (index >= sb.fragCount || (index + 1) * 16 > fragments.length) throw fail(`fragment ${index} beyond the fragment table`);
-      job.fragment = { pos: pooled.offset + Number(fragments.readBigUInt64LE(index * 16)), word: fragments.readUInt32LE(index * 16 + 8), offset: layout.fragOffset };
+      const { start, word } = fragmentEntry(layout.fragment);
+      job.fragment = { pos: pooled.offset + start, word, offset: layout.fragOffset };
     }
     pool ??= new DigestPool(src.name);
-    return guard(pool.digest(job));
-  });
+    return pool.digest(job);
+  }
 
   return {
     async *walk() {
